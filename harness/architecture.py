@@ -1,0 +1,153 @@
+"""Resolve a spec into concrete layers: names, channels, kernels, strides.
+
+Every consumer (MAC counts, weights, builders) walks this one resolved plan, so
+the rounding rules and the block layout are written once. No framework imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.spec import ModelSpec
+
+#: One BatchNorm epsilon for every builder (Keras defaults to 1e-3, torch to 1e-5).
+BN_EPS = 1e-3
+
+
+@dataclass(frozen=True)
+class Conv:
+    """A convolution followed by BatchNorm and an optional activation.
+
+    All 3x3 convolutions pad 1 on every side (PyTorch's convention); builders
+    for frameworks with asymmetric "same" padding pad explicitly.
+    """
+
+    name: str
+    role: str  # stem | expand | dw | conv | project | head
+    in_channels: int
+    out_channels: int
+    kernel: int
+    stride: int
+    groups: int
+    activation: str | None  # "relu" | "relu6" | None (linear bottleneck)
+
+    @property
+    def padding(self) -> int:
+        return self.kernel // 2
+
+    @property
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        """PyTorch layout (out, in / groups, kh, kw): the canonical layout of our weights."""
+        return (self.out_channels, self.in_channels // self.groups, self.kernel, self.kernel)
+
+
+@dataclass(frozen=True)
+class Block:
+    """An inverted residual block: [expand] -> dw (or a standard 3x3) -> project."""
+
+    name: str
+    convs: tuple[Conv, ...]
+    residual: bool
+
+
+@dataclass(frozen=True)
+class Classifier:
+    name: str
+    kind: str  # linear (with bias) | conv1x1 (no bias)
+    in_features: int
+    out_features: int
+
+    @property
+    def bias(self) -> bool:
+        return self.kind == "linear"
+
+
+@dataclass(frozen=True)
+class Network:
+    """The whole network, in execution order."""
+
+    spec: ModelSpec
+    stem: Conv
+    blocks: tuple[Block, ...]
+    head: Conv
+    pool: str
+    classifier: Classifier
+    softmax: bool
+
+    def convs(self) -> list[Conv]:
+        """Every convolution in execution order."""
+        return [self.stem, *(c for b in self.blocks for c in b.convs), self.head]
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round to the nearest multiple of ``divisor``, never more than 10% down."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def scaled_channels(spec: ModelSpec, channels: int) -> int:
+    """Channels after the width multiplier, rounded the spec's way."""
+    value = channels * spec.width
+    if spec.rounding == "make_divisible":
+        return make_divisible(value)
+    return max(1, int(value))
+
+
+def head_channels(spec: ModelSpec) -> int:
+    mode = spec.head.scale_channels
+    if mode == "always" or (mode == "above_one" and spec.width > 1.0):
+        return scaled_channels(spec, spec.head.channels)
+    return spec.head.channels
+
+
+def resolve(spec: ModelSpec) -> Network:
+    """Turn the spec's tables into the concrete layer plan."""
+    stem_out = scaled_channels(spec, spec.stem.channels)
+    stem = Conv(
+        name="stem",
+        role="stem",
+        in_channels=3,
+        out_channels=stem_out,
+        kernel=spec.stem.kernel,
+        stride=spec.stem.stride,
+        groups=1,
+        activation=spec.stem.activation,
+    )
+    act = spec.blocks.activation
+    blocks: list[Block] = []
+    channels = stem_out
+    for row in spec.blocks.table:
+        out = scaled_channels(spec, row.c)
+        for repeat in range(row.n):
+            name = f"block{len(blocks)}"
+            stride = row.s if repeat == 0 else 1
+            hidden = channels * row.t
+            convs: list[Conv] = []
+            if row.t != 1 or spec.blocks.expand_when_t1:
+                # pw: 1x1 expansion to in * t channels
+                convs.append(Conv(f"{name}.expand", "expand", channels, hidden, 1, 1, 1, act))
+            # dw: 3x3 spatial conv, depthwise (groups = channels) or standard (groups = 1)
+            depthwise = spec.conv == "depthwise"
+            role = "dw" if depthwise else "conv"
+            groups = hidden if depthwise else 1
+            convs.append(Conv(f"{name}.{role}", role, hidden, hidden, 3, stride, groups, act))
+            # pw-linear: 1x1 projection, no activation
+            convs.append(Conv(f"{name}.project", "project", hidden, out, 1, 1, 1, None))
+            blocks.append(
+                Block(name, tuple(convs), residual=stride == 1 and channels == out)
+            )
+            channels = out
+    head_out = head_channels(spec)
+    head = Conv("head", "head", channels, head_out, 1, 1, 1, spec.head.activation)
+    classifier = Classifier("classifier", spec.head.classifier, head_out, spec.classes)
+    return Network(
+        spec=spec,
+        stem=stem,
+        blocks=tuple(blocks),
+        head=head,
+        pool=spec.head.pool,
+        classifier=classifier,
+        softmax=spec.head.softmax,
+    )

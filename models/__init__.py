@@ -1,0 +1,1 @@
+"""Model specs shipped with mobilebench (TOML data; importable as harness._models)."""

@@ -1,0 +1,38 @@
+"""nox sessions: bench (the main job), tests, lint, report."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "virtualenv"
+nox.options.sessions = ["tests", "lint"]
+
+CONSTRAINTS = ("-c", "constraints.txt")
+
+
+def install(session: nox.Session, extras: str) -> None:
+    """Install the project with ``extras`` at the pinned framework versions."""
+    session.install(*CONSTRAINTS, "-e", f".[{extras}]")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Export the default models and benchmark them on every available backend."""
+    install(session, "all")
+    session.run("mobilebench", "export", "mobilenet_v2", *session.posargs)
+    session.run("mobilebench", "export", "standard_conv", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite."""
+    install(session, "all,test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(reuse_venv=True)
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install(*CONSTRAINTS, "ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
