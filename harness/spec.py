@@ -204,6 +204,20 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> ModelSpec:
     return spec
 
 
+def spec_from_dict(data: dict[str, Any], where: str = "<manifest>") -> ModelSpec:
+    """Rebuild a spec from :meth:`ModelSpec.to_dict` output (e.g. a manifest), validated."""
+    model_keys = _FIELDS["model"]
+    blocks = dict(data["blocks"])
+    blocks["table"] = [[r["t"], r["c"], r["n"], r["s"]] for r in blocks["table"]]
+    document = {
+        "model": {k: data[k] for k in model_keys},
+        "stem": data["stem"],
+        "blocks": blocks,
+        "head": data["head"],
+    }
+    return parse_spec(document, where)
+
+
 def _section(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
     section = raw.get(name)
     if not isinstance(section, dict):

@@ -1,0 +1,25 @@
+"""Runtime adapters: the extension point. One file per backend, one entry here."""
+
+from __future__ import annotations
+
+from harness.backends.base import Artifact, Backend
+from harness.backends.coreml import CoreMLBackend
+from harness.backends.keras import KerasBackend
+from harness.backends.onnxruntime import OnnxRuntimeBackend
+from harness.backends.pytorch import PyTorchBackend
+from harness.backends.tflite import TFLiteBackend
+
+REGISTRY: dict[str, type[Backend]] = {
+    cls.name: cls
+    for cls in (PyTorchBackend, KerasBackend, OnnxRuntimeBackend, TFLiteBackend, CoreMLBackend)
+}
+
+
+def get_backend(name: str) -> type[Backend]:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown backend {name!r}: choose from {', '.join(REGISTRY)}") from None
+
+
+__all__ = ["REGISTRY", "Artifact", "Backend", "get_backend"]

@@ -1,0 +1,81 @@
+"""The backend interface: how an artifact becomes a callable, and nothing else.
+
+A backend never times itself: :mod:`harness.measure` wraps :meth:`Backend.run`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+from harness.exporters.base import Artifact
+
+
+class Backend(ABC):
+    """A runtime adapter. Subclasses set the class attributes and the four methods."""
+
+    name: ClassVar[str]
+    artifact_format: ClassVar[str]
+    layout: ClassVar[str]  # NCHW | NHWC: what ``prepare`` hands to ``run``
+    #: Python module probed by ``available`` and distribution naming the runtime's version.
+    module: ClassVar[str]
+    distribution: ClassVar[str]
+    #: Named call paths; the first is the default (the fastest idiomatic one).
+    modes: ClassVar[tuple[str, ...]] = ("default",)
+
+    def __init__(self, mode: str | None = None) -> None:
+        mode = mode or self.modes[0]
+        if mode not in self.modes:
+            raise ValueError(f"backend {self.name!r} has no mode {mode!r} (modes: {self.modes})")
+        self.mode = mode
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        """Whether this backend can run here; never raises. Default: the module imports."""
+        return module_available(cls.module)
+
+    @classmethod
+    def mode_available(cls, mode: str) -> tuple[bool, str]:
+        """Whether one mode can run here (platform-specific modes override this)."""
+        return cls.available()
+
+    @classmethod
+    def version(cls) -> str | None:
+        try:
+            return importlib.metadata.version(cls.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    @abstractmethod
+    def load(self, artifact: Artifact, threads: int, options: dict[str, Any] | None = None) -> None:
+        """Load the artifact / create the session (timed as load_ms)."""
+
+    def prepare(self, batch: np.ndarray) -> Any:
+        """Turn an NCHW float32 batch into this runtime's input (not timed)."""
+        return to_layout(batch, self.layout)
+
+    @abstractmethod
+    def run(self, prepared: Any) -> np.ndarray:
+        """One inference (the timed call); returns the output as numpy."""
+
+
+def to_layout(batch: np.ndarray, layout: str) -> np.ndarray:
+    """NCHW float32 batch -> contiguous array in ``layout``."""
+    if layout == "NHWC":
+        return np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
+    return np.ascontiguousarray(batch)
+
+
+def module_available(module: str) -> tuple[bool, str]:
+    """Whether ``module`` is installed, without importing it."""
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if found:
+        return True, ""
+    return False, f"python module {module!r} is not installed"

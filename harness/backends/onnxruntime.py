@@ -1,0 +1,56 @@
+"""ONNX Runtime: CPU execution provider with full graph optimisation.
+
+Modes: ``cpu`` (default) and ``coreml`` (the CoreML execution provider, macOS).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+from harness.backends.base import Artifact, Backend
+
+_PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "coreml": ["CoreMLExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+    artifact_format = "onnx"
+    layout = "NCHW"
+    module = "onnxruntime"
+    distribution = "onnxruntime"
+    modes = ("cpu", "coreml")
+
+    @classmethod
+    def mode_available(cls, mode: str) -> tuple[bool, str]:
+        ok, reason = cls.available()
+        if not ok or mode != "coreml":
+            return ok, reason
+        if sys.platform != "darwin":
+            return False, "the CoreML execution provider exists only on macOS"
+        import onnxruntime as ort
+
+        if "CoreMLExecutionProvider" not in ort.get_available_providers():
+            return False, "this onnxruntime build has no CoreMLExecutionProvider"
+        return True, ""
+
+    def load(self, artifact: Artifact, threads: int, options: dict[str, Any] | None = None) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self._session = ort.InferenceSession(
+            str(artifact.path), sess_options=so, providers=_PROVIDERS[self.mode]
+        )
+        self._input = artifact.input_name
+
+    def run(self, prepared: Any) -> np.ndarray:
+        return self._session.run(None, {self._input: prepared})[0]

@@ -1,0 +1,59 @@
+"""Core ML (mlprogram ``.mlpackage``, fp32 compute) from the traced PyTorch twin.
+
+coremltools cannot convert Keras 3 models, so the weight-identical PyTorch model
+is traced (``torch.jit.trace``, its stable path). The batch dimension is a range,
+so one package serves every batch size. Conversion works on Linux; prediction
+needs macOS, so :func:`mil_summary` reads the saved program instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.exporters.base import Artifact, example_batch
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+MAX_BATCH = 64
+
+
+def export_coreml(model, spec, out_dir: Path) -> Artifact:
+    import coremltools as ct
+    import torch
+
+    path = out_dir / "model.mlpackage"
+    example = torch.from_numpy(example_batch(spec))
+    with torch.no_grad():
+        traced = torch.jit.trace(model, example)
+    res = spec.resolution
+    mlmodel = ct.convert(
+        traced,
+        inputs=[ct.TensorType(name=INPUT_NAME, shape=(ct.RangeDim(1, MAX_BATCH, 1), 3, res, res))],
+        outputs=[ct.TensorType(name=OUTPUT_NAME)],
+        convert_to="mlprogram",
+        compute_precision=ct.precision.FLOAT32,
+        minimum_deployment_target=ct.target.macOS13,
+    )
+    mlmodel.save(str(path))
+    return Artifact("coreml", path, INPUT_NAME, ("batch", 3, res, res), "NCHW", OUTPUT_NAME)
+
+
+def mil_summary(path: Path) -> dict:
+    """Op counts and conv/linear weight shapes of a saved mlprogram (no macOS needed)."""
+    import coremltools as ct
+
+    spec = ct.utils.load_spec(str(path))
+    function = spec.mlProgram.functions["main"]
+    block = function.block_specializations[function.opset]
+    shapes: dict[str, tuple[int, ...]] = {}
+    op_counts: dict[str, int] = {}
+    weights: list[dict] = []
+    for op in block.operations:
+        op_counts[op.type] = op_counts.get(op.type, 0) + 1
+        for output in op.outputs:
+            dims = output.type.tensorType.dimensions
+            shapes[output.name] = tuple(d.constant.size for d in dims)
+        if op.type in ("conv", "linear"):
+            weight = op.inputs["weight"].arguments[0].name
+            weights.append({"op": op.type, "weight_shape": list(shapes.get(weight, ()))})
+    return {"op_counts": op_counts, "weights": weights}

@@ -1,0 +1,114 @@
+"""Parity: does an artifact compute what the PyTorch fp32 reference computes?
+
+Errors are measured on the fixed seeded parity input. The comparison is pure;
+:func:`check_export` runs each artifact through its backend's default mode and
+records the result in the export folder's manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.exporters.artifacts import (
+    REFERENCE,
+    artifact_from_entry,
+    read_manifest,
+    write_manifest,
+)
+from harness.spec import spec_from_dict
+from harness.weights import sample_input
+
+log = logging.getLogger(__name__)
+
+#: An artifact is in tolerance when rel_l2_err is below this and every top-1 agrees.
+REL_L2_TOLERANCE = 1e-4
+
+
+def compare(reference: np.ndarray, output: np.ndarray) -> dict[str, float]:
+    """max_abs_err, rel_l2_err and top1_agree (fraction of inputs whose argmax matches)."""
+    reference = np.asarray(reference, dtype=np.float64).reshape(reference.shape[0], -1)
+    output = np.asarray(output, dtype=np.float64).reshape(reference.shape)
+    diff = output - reference
+    norm = float(np.linalg.norm(reference))
+    return {
+        "max_abs_err": float(np.abs(diff).max()),
+        "rel_l2_err": float(np.linalg.norm(diff) / norm) if norm else float("inf"),
+        "top1_agree": float(np.mean(output.argmax(axis=1) == reference.argmax(axis=1))),
+    }
+
+
+def within_tolerance(errors: dict[str, float]) -> bool:
+    return errors["rel_l2_err"] < REL_L2_TOLERANCE and errors["top1_agree"] == 1.0
+
+
+def backend_for(fmt: str):
+    """The registered backend that consumes ``fmt`` (its default mode checks parity)."""
+    from harness.backends import REGISTRY
+
+    for cls in REGISTRY.values():
+        if cls.artifact_format == fmt:
+            return cls
+    raise KeyError(f"no backend consumes format {fmt!r}")
+
+
+def run_artifact(folder: Path, fmt: str, batch: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Load one artifact with its backend's default mode and run ``batch`` (NCHW)."""
+    entry = read_manifest(folder)["artifacts"][fmt]
+    backend = backend_for(fmt)()
+    backend.load(artifact_from_entry(folder, entry), threads)
+    return backend.run(backend.prepare(batch))
+
+
+def parity_input(manifest: dict[str, Any]) -> np.ndarray:
+    spec = spec_from_dict(manifest["spec"])
+    return sample_input(spec, manifest["parity_input"]["batch"], manifest["parity_input"]["seed"])
+
+
+def check_export(folder: Path, threads: int = 1) -> dict[str, dict[str, Any]]:
+    """Run every artifact on the parity input; write and return each one's parity."""
+    manifest = read_manifest(folder)
+    reference = np.load(folder / REFERENCE)
+    batch = parity_input(manifest)
+    results: dict[str, dict[str, Any]] = {}
+    for fmt, entry in manifest["artifacts"].items():
+        results[fmt] = _check_one(folder, fmt, batch, reference, threads)
+        entry["parity"] = results[fmt]
+    if "coreml" in manifest["artifacts"]:
+        manifest["artifacts"]["coreml"]["mil"] = _coreml_mil(folder, manifest)
+    write_manifest(folder, manifest)
+    return results
+
+
+def _check_one(
+    folder: Path, fmt: str, batch: np.ndarray, reference: np.ndarray, threads: int
+) -> dict[str, Any]:
+    cls = backend_for(fmt)
+    ok, reason = cls.available()
+    if not ok:
+        return {"status": "skipped", "reason": reason, "backend": cls.name}
+    try:
+        output = run_artifact(folder, fmt, batch, threads)
+    except Exception as exc:  # a broken artifact is a result, not a crash
+        log.exception("parity run of %s failed", fmt)
+        return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}", "backend": cls.name}
+    errors = compare(reference, output)
+    status = "ok" if within_tolerance(errors) else "out_of_tolerance"
+    return {"status": status, "backend": cls.name, **errors}
+
+
+def _coreml_mil(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Check the Core ML program's structure against the spec (possible on any OS)."""
+    from harness.exporters.coreml import mil_summary
+    from harness.graph_macs import expected_weight_shapes
+
+    spec = spec_from_dict(manifest["spec"])
+    summary = mil_summary(folder / manifest["artifacts"]["coreml"]["path"])
+    found = [tuple(w["weight_shape"]) for w in summary["weights"]]
+    expected = expected_weight_shapes(spec)
+    summary["matches_spec"] = found == expected
+    summary["expected_weights"] = len(expected)
+    return summary
