@@ -135,9 +135,7 @@ def resolve(spec: ModelSpec) -> Network:
             convs.append(Conv(f"{name}.{role}", role, hidden, hidden, 3, stride, groups, act))
             # pw-linear: 1x1 projection, no activation
             convs.append(Conv(f"{name}.project", "project", hidden, out, 1, 1, 1, None))
-            blocks.append(
-                Block(name, tuple(convs), residual=stride == 1 and channels == out)
-            )
+            blocks.append(Block(name, tuple(convs), residual=stride == 1 and channels == out))
             channels = out
     head_out = head_channels(spec)
     head = Conv("head", "head", channels, head_out, 1, 1, 1, spec.head.activation)

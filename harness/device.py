@@ -271,7 +271,7 @@ def temperature() -> tuple[float | None, str | None]:
     """Hottest thermal zone in °C and its type, or (None, None)."""
     best: tuple[float, str | None] | None = None
     for zone in sorted((sysroot() / "sys/class/thermal").glob("thermal_zone*")):
-        rel = zone.relative_to(sysroot()).as_posix()
+        rel = f"sys/class/thermal/{zone.name}"
         millideg = _int(_read_value(f"{rel}/temp"))
         if millideg is None:
             continue

@@ -60,7 +60,7 @@ def torch_macs(model, spec: ModelSpec) -> int:
 
     x = torch.zeros(1, 3, spec.resolution, spec.resolution)
     counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
+    with counter, torch.no_grad():
         model(x)
     return counter.get_total_flops() // 2
 
@@ -88,7 +88,7 @@ def tflite_macs(path: Path) -> int:
 
     interpreter = Interpreter(model_path=str(path))
     interpreter.allocate_tensors()
-    tensors = {t["index"]: t["shape"] for t in interpreter.get_tensor_details()}
+    tensors = {t["index"]: [int(d) for d in t["shape"]] for t in interpreter.get_tensor_details()}
     total = 0
     for op in interpreter._get_ops_details():
         name = op["op_name"]
@@ -102,7 +102,7 @@ def tflite_macs(path: Path) -> int:
             total += math.prod(out) * weight[1] * weight[2]
         else:  # weight (out, in)
             total += math.prod(out) * weight[1]
-    return int(total)
+    return total
 
 
 def coreml_macs(path: Path) -> int:
@@ -118,7 +118,9 @@ def coreml_macs(path: Path) -> int:
         for output in op.outputs:
             dims = output.type.tensorType.dimensions
             # A flexible (batch) dimension has no constant size: count one image.
-            shapes[output.name] = tuple(d.constant.size if d.HasField("constant") else 1 for d in dims)
+            shapes[output.name] = tuple(
+                d.constant.size if d.HasField("constant") else 1 for d in dims
+            )
         if op.type in ("conv", "linear"):
             weight = shapes[op.inputs["weight"].arguments[0].name]
             out = shapes[op.outputs[0].name]

@@ -79,7 +79,9 @@ def count_network(net: Network) -> ModelCount:
     channels = net.head.out_channels
     pooled = 1 if net.pool == "global" else conv_output_size(size, 7, 7, 0)
     rows.append(
-        LayerCount("pool", "pool", (channels, size, size), (channels, pooled, pooled), 0, 0, 1, 0, 0)
+        LayerCount(
+            "pool", "pool", (channels, size, size), (channels, pooled, pooled), 0, 0, 1, 0, 0
+        )
     )
     cls = net.classifier
     rows.append(

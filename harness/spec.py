@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 MIN_RESOLUTION = 32
 MAX_RESOLUTION = 1024
@@ -73,7 +74,9 @@ class ModelSpec:
     head: Head
     source: str = ""
 
-    def with_overrides(self, width: float | None = None, resolution: int | None = None) -> ModelSpec:
+    def with_overrides(
+        self, width: float | None = None, resolution: int | None = None
+    ) -> ModelSpec:
         """Return a copy with ``width``/``resolution`` replaced, validated like the file."""
         changes: dict[str, Any] = {}
         if width is not None:
@@ -239,9 +242,7 @@ def _section(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
             )
         choices = _CHOICES.get((name, key))
         if choices and value not in choices:
-            raise SpecError(
-                f"{where}: {name}.{key}: {value!r} is not one of {', '.join(choices)}"
-            )
+            raise SpecError(f"{where}: {name}.{key}: {value!r} is not one of {', '.join(choices)}")
         out[key] = value
     return out
 

@@ -107,9 +107,7 @@ def activate(x: np.ndarray, activation: str | None) -> np.ndarray:
     return x
 
 
-def conv2d_nhwc(
-    x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int
-) -> np.ndarray:
+def conv2d_nhwc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int) -> np.ndarray:
     """Reference 2D convolution: NHWC input, torch-layout weight, groups 1 or depthwise."""
     n, h, wd, c = x.shape
     out_c, _, kh, kw = w.shape
@@ -121,7 +119,9 @@ def conv2d_nhwc(
     out = np.zeros((n, oh, ow, out_c), dtype=np.float32)
     for i in range(kh):
         for j in range(kw):
-            tap = xp[:, i : i + stride * (oh - 1) + 1 : stride, j : j + stride * (ow - 1) + 1 : stride]
+            tap = xp[
+                :, i : i + stride * (oh - 1) + 1 : stride, j : j + stride * (ow - 1) + 1 : stride
+            ]
             if groups == 1:
                 out += tap @ w[:, :, i, j].T
             else:

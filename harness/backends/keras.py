@@ -28,7 +28,9 @@ class KerasBackend(Backend):
         model = keras.saving.load_model(artifact.path, compile=False)
         self._tf = tf
         self._fn = tf.function(
-            lambda x: model(x, training=False), jit_compile=self.mode == "xla", reduce_retracing=True
+            lambda x: model(x, training=False),
+            jit_compile=self.mode == "xla",
+            reduce_retracing=True,
         )
 
     def prepare(self, batch: np.ndarray) -> Any:

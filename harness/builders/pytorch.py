@@ -113,7 +113,9 @@ def build(spec: ModelSpec, weights: Weights | None = None, seed: int = 0) -> Mob
     """The spec as an eval-mode PyTorch module carrying the shared weights."""
     net = resolve(spec)
     model = MobileNet(net)
-    state = state_dict_from_weights(net, weights if weights is not None else make_weights(spec, seed))
+    state = state_dict_from_weights(
+        net, weights if weights is not None else make_weights(spec, seed)
+    )
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:

@@ -246,7 +246,8 @@ def _write_reference(folder: Path, spec: ModelSpec, seed: int, models: _Models) 
     import torch
 
     x = torch.from_numpy(sample_input(spec, PARITY_BATCH, seed))
-    with torch.inference_mode():
+    # no_grad, not inference_mode: the same module is traced by torch.export afterwards.
+    with torch.no_grad():
         reference = models.get("pytorch")(x).numpy()
     np.save(folder / REFERENCE, reference)
 

@@ -27,4 +27,5 @@ def export_keras(model, spec, out_dir: Path) -> Artifact:
     model.save(path)
     res = spec.resolution
     return Artifact(
-        "keras", path, model.inputs[0].name, ("batch", res, res, 3), "NHWC", model.outputs[0].name)
+        "keras", path, model.inputs[0].name, ("batch", res, res, 3), "NHWC", model.outputs[0].name
+    )

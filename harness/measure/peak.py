@@ -38,19 +38,16 @@ def _numpy_blas_name() -> str:
 def _blas_threads(threads: int | None) -> Iterator[tuple[int, str]]:
     """Limit BLAS to ``threads`` (threadpoolctl) and yield (threads in effect, library)."""
     tpc = _threadpoolctl()
-    if tpc is None:
-        if threads is not None:
-            log.info("threadpoolctl missing: BLAS threads follow the environment")
-        yield threads or os.cpu_count() or 1, _numpy_blas_name()
-        return
-    with tpc.threadpool_limits(limits=threads, user_api="blas"):
-        pools = [p for p in tpc.threadpool_info() if p.get("user_api") == "blas"]
-        if not pools:
+    if tpc is None and threads is not None:
+        log.info("threadpoolctl missing: BLAS threads follow the environment")
+    limits = tpc.threadpool_limits(limits=threads, user_api="blas") if tpc else None
+    with limits or contextlib.nullcontext():
+        pools = [p for p in tpc.threadpool_info() if p.get("user_api") == "blas"] if tpc else []
+        if pools:
+            library = f"{pools[0]['internal_api']} {pools[0].get('version') or ''}".strip()
+            yield int(pools[0]["num_threads"]), library
+        else:
             yield threads or os.cpu_count() or 1, _numpy_blas_name()
-            return
-        pool = pools[0]
-        library = f"{pool['internal_api']} {pool.get('version') or ''}".strip()
-        yield int(pool["num_threads"]), library
 
 
 def gemm_peak_gmacs(threads: int | None = None, size: int = 1024, min_time_s: float = 0.5) -> dict:

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from harness.macs import count
+from harness.spec import load_spec
+from harness.weights import make_weights, sample_input
+
+torch = pytest.importorskip("torch")
+from harness.builders.pytorch import build, trainable_params  # noqa: E402
+
+SPECS = ("mobilenet_v2", "standard_conv", "mobilenet_v2_article")
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_params_equal_analytic_count(name):
+    spec = load_spec(name)
+    assert trainable_params(build(spec)) == count(spec).params
+
+
+@pytest.mark.parametrize("width", [0.35, 1.4])
+def test_params_at_other_widths(width):
+    spec = load_spec("mobilenet_v2", width=width, resolution=96)
+    assert trainable_params(build(spec)) == count(spec).params
+
+
+def test_module_names_come_from_the_spec():
+    model = build(load_spec("mobilenet_v2", resolution=96))
+    names = dict(model.named_modules())
+    for name in ("stem", "block0.dw", "block0.project", "block3.expand", "head", "classifier"):
+        assert name in names
+    assert "block0.expand" not in names
+
+
+def test_weights_are_the_shared_ones():
+    spec = load_spec("mobilenet_v2", resolution=96)
+    weights = make_weights(spec, seed=3)
+    state = build(spec, weights).state_dict()
+    assert np.array_equal(state["block3.dw.conv.weight"].numpy(), weights["block3.dw.weight"])
+    assert np.array_equal(state["block3.dw.bn.running_var"].numpy(), weights["block3.dw.bn.var"])
+
+
+def test_article_outputs_probabilities():
+    spec = load_spec("mobilenet_v2_article")
+    with torch.no_grad():
+        out = build(spec)(torch.from_numpy(sample_input(spec, 2))).numpy()
+    assert out.shape == (2, 1000)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)

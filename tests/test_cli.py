@@ -1,0 +1,81 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from harness.cli import main
+
+
+def run_json(capsys, *argv):
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_macs_json(capsys):
+    data = run_json(capsys, "macs", "mobilenet_v2", "--json")
+    assert (data["model"], data["width"], data["resolution"]) == ("mobilenet_v2", 1.0, 224)
+    assert (data["macs"], data["params"]) == (300_774_272, 3_504_872)
+    assert isinstance(data["macs"], int)
+    assert isinstance(data["params"], int)
+    assert data["layers"][0]["name"] == "stem"
+    wide = run_json(capsys, "macs", "mobilenet_v2", "--width", "1.4", "--json")
+    assert (wide["macs"], wide["params"]) == (582_195_824, 6_108_776)
+
+
+def test_macs_table(capsys):
+    assert main(["macs", "standard_conv"]) == 0
+    out = capsys.readouterr().out
+    assert "block0.conv" in out
+    assert "5,549,139,968" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["macs", "resnet50"], "unknown model 'resnet50'"),
+        (["macs", "mobilenet_v2", "--width", "0"], "--width"),
+        (["macs", "mobilenet_v2", "--width", "wide"], "--width"),
+        (["macs", "mobilenet_v2_article", "--resolution", "128"], "7x7"),
+        (["macs", "mobilenet_v2", "--resolution", "8"], "resolution"),
+        (["macs", "no/such/file.toml"], "no such spec file"),
+        (["export", "mobilenet_v2", "--formats", "onnx,caffe"], "unknown format 'caffe'"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert err.count("\n") == 1
+    assert "Traceback" not in err
+
+
+def test_module_entry_point_exits_2_without_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model]\nname = 'x'\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "macs", str(bad)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0
+    assert "missing field model.description" in proc.stderr
+
+
+def test_export_to_out(exported, tmp_path, capsys):
+    exported("mobilenet_v2")  # warm the test cache so the CLI reuses it
+    assert main(["export", "mobilenet_v2", "--out", str(tmp_path / "x")]) == 0
+    manifest = json.loads((tmp_path / "x" / "manifest.json").read_text())
+    assert {e["parity"]["status"] for e in manifest["artifacts"].values()} <= {"ok", "skipped"}
+    assert "model.onnx" in capsys.readouterr().out
+
+
+def test_backends_json(capsys):
+    rows = {row["name"]: row for row in run_json(capsys, "backends", "--json")}
+    assert set(rows) == {"pytorch", "keras", "onnxruntime", "tflite", "coreml"}
+    if sys.platform != "darwin":
+        assert not rows["coreml"]["available"]
+        assert "macOS" in rows["coreml"]["reason"]
