@@ -79,3 +79,28 @@ def test_backends_json(capsys):
     if sys.platform != "darwin":
         assert not rows["coreml"]["available"]
         assert "macOS" in rows["coreml"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["run", "--backends", "onnxruntime,caffe2"], "unknown backend 'caffe2'"),
+        (["run", "--models", "mobilenet_v3"], "unknown model 'mobilenet_v3'"),
+        (["run", "--threads", "0"], "--threads must be >= 1"),
+        (["run", "--batch", "x"], "--batch"),
+        (["run", "--min-time", "-1"], "--min-time must be >= 0"),
+    ],
+)
+def test_run_rejects_bad_input_before_running(capsys, argv, needle, tmp_path):
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert err.count("\n") == 1
+    assert not any(tmp_path.iterdir())  # nothing ran, nothing written
+
+
+def test_env_json(capsys):
+    info = run_json(capsys, "env", "--json")
+    assert len(info["device_id"]) == 12
+    assert info["device_name"]
+    assert "versions" in info

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from harness.backends.base import Artifact, Backend
 from harness.backends.coreml import CoreMLBackend
 from harness.backends.keras import KerasBackend
@@ -16,10 +18,15 @@ REGISTRY: dict[str, type[Backend]] = {
 
 
 def get_backend(name: str) -> type[Backend]:
-    try:
+    """A registered backend by name, or a plugin given as ``package.module:ClassName``."""
+    if name in REGISTRY:
         return REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown backend {name!r}: choose from {', '.join(REGISTRY)}") from None
+    if ":" in name:
+        module, _, attr = name.partition(":")
+        cls = getattr(importlib.import_module(module), attr, None)
+        if isinstance(cls, type) and issubclass(cls, Backend):
+            return cls
+    raise KeyError(f"unknown backend {name!r}: choose from {', '.join(REGISTRY)}")
 
 
 __all__ = ["REGISTRY", "Artifact", "Backend", "get_backend"]

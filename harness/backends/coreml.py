@@ -20,7 +20,7 @@ COMPUTE_UNITS = {
     "cpu_and_ne": "CPU_AND_NE",
     "all": "ALL",
 }
-NOT_MACOS = "Core ML prediction runs only on macOS (coremltools converts but cannot predict here)"
+NOT_MACOS = "Core ML runs only on macOS (coremltools converts here but cannot predict)"
 
 
 class CoreMLBackend(Backend):

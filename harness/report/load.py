@@ -1,0 +1,381 @@
+"""Load run folders and pytest-benchmark JSON files into tidy pandas frames.
+
+One row per cell with the results columns plus run and device metadata from
+``env.json``; one row per raw latency sample. Anything unreadable becomes one
+line in ``problems`` and is skipped, so a report never dies on one bad folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.report import pytest_bench
+from harness.results import (
+    ALL_COLUMNS,
+    CELL_KEY,
+    ENV_JSON,
+    RESULTS_CSV,
+    RESULTS_JSON,
+    SAMPLE_COLUMNS,
+    SAMPLES_CSV,
+    TEXT_COLUMNS,
+    cell_id,
+    parse_value,
+)
+
+log = logging.getLogger(__name__)
+
+RUNNER_SOURCE = "mobilebench"
+#: Columns added to every results row, after the contract columns.
+META_COLUMNS = (
+    "run_key",
+    "source",
+    "run_dir",
+    "cpu_model",
+    "physical_cores",
+    "logical_cores",
+    "ram_total_mb",
+    "board",
+    "chip",
+    "arch",
+    "os",
+    "os_pretty",
+    "python",
+    "governor",
+    "freq_cur_mhz",
+    "temperature_c",
+    "gemm_peak_gmacs",
+)
+#: Environment keys copied as they are into the row metadata.
+_ENV_KEYS = tuple(c for c in META_COLUMNS[3:] if c != "gemm_peak_gmacs")
+_META_TEXT = frozenset(
+    {
+        "run_key",
+        "source",
+        "run_dir",
+        "cpu_model",
+        "board",
+        "chip",
+        "arch",
+        "os",
+        "os_pretty",
+        "python",
+        "governor",
+    }
+)
+SAMPLE_FRAME_COLUMNS = ("run_key", "device_id", *SAMPLE_COLUMNS)
+#: Columns a results file needs before its rows mean anything.
+_REQUIRED = ("model", "backend")
+
+RunKey = str
+
+
+class LoadError(Exception):
+    """One unreadable input; its message is the problem line."""
+
+
+@dataclass
+class _Run:
+    """One loaded run before it joins the others."""
+
+    rows: list[dict[str, Any]]
+    samples: pd.DataFrame | None
+    env: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+
+
+def load_runs(
+    paths: Sequence[Path],
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[RunKey, dict[str, Any]], list[str]]:
+    """Load runs into ``(results, samples, envs, problems)``.
+
+    Each path is a run folder, a folder holding run folders at any depth, or a
+    pytest-benchmark JSON file. ``results`` has one row per cell and repeat with
+    every results column (missing ones NaN, unknown ones kept) plus
+    :data:`META_COLUMNS` and ``version_<package>`` columns; ``samples`` has
+    :data:`SAMPLE_FRAME_COLUMNS`; ``envs`` maps each ``run_key`` (also a results
+    column) to its env.json dict plus ``run_key``, ``run_dir`` and ``source``.
+    """
+    rows: list[dict[str, Any]] = []
+    sample_frames: list[pd.DataFrame] = []
+    envs: dict[RunKey, dict[str, Any]] = {}
+    problems: list[str] = []
+    for path in paths:
+        for kind, item in _discover(Path(path)):
+            if kind == "problem":
+                problems.append(str(item))
+                continue
+            try:
+                run = _load_json(item) if kind == "json" else _load_run(item)
+            except LoadError as exc:
+                problems.append(str(exc))
+                continue
+            problems.extend(run.problems)
+            key = _unique_key(run.env["run_key"], envs)
+            run.env["run_key"] = key
+            envs[key] = run.env
+            rows.extend({**row, "run_key": key} for row in run.rows)
+            if run.samples is not None and len(run.samples):
+                sample_frames.append(run.samples.assign(run_key=key))
+    return _results_frame(rows), _samples_frame(sample_frames), envs, problems
+
+
+def write_merged(results: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``results`` as ``out_dir/results.csv`` and ``results.json``; return both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = out_dir / RESULTS_CSV, out_dir / RESULTS_JSON
+    results.to_csv(csv_path, index=False)
+    json_path.write_text(results.to_json(orient="records", indent=2) + "\n")
+    return csv_path, json_path
+
+
+def env_metadata(env: Mapping[str, Any]) -> dict[str, Any]:
+    """Flat row columns from an env dict: device facts, GEMM peak, ``version_<pkg>``."""
+    meta: dict[str, Any] = {k: env.get(k) for k in _ENV_KEYS}
+    peak = env.get("gemm_peak")
+    meta["gemm_peak_gmacs"] = peak.get("gmacs_per_s") if isinstance(peak, Mapping) else None
+    versions = env.get("versions")
+    if isinstance(versions, Mapping):
+        for package, version in versions.items():
+            meta[version_column(str(package))] = version
+    return meta
+
+
+def version_column(package: str) -> str:
+    """``ai-edge-litert`` -> ``version_ai_edge_litert``."""
+    return "version_" + re.sub(r"[^0-9a-zA-Z]+", "_", package).strip("_").lower()
+
+
+def key_tuple(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """A cell's CELL_KEY values as text, so ``1``, ``1.0`` and ``"1"`` match."""
+    return tuple(_key_text(row.get(c)) for c in CELL_KEY)
+
+
+def _key_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, int | float):
+        return f"{float(value):g}"
+    text = str(value)
+    try:
+        return f"{float(text):g}"
+    except ValueError:
+        return text
+
+
+def _discover(path: Path) -> Iterator[tuple[str, Path | str]]:
+    """``("run", folder)``, ``("json", file)`` or ``("problem", line)`` for what is under path."""
+    if path.is_file():
+        if path.suffix.lower() == ".json":
+            yield "json", path
+        else:
+            yield "problem", f"{path}: not a run folder or a pytest-benchmark JSON file"
+        return
+    if not path.is_dir():
+        yield "problem", f"{path}: no such file or folder"
+        return
+    if _is_run(path):
+        yield "run", path
+        return
+    subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not subdirs:
+        yield "problem", f"{path}: not a run folder (no {RESULTS_CSV})"
+        return
+    for sub in subdirs:
+        yield from _discover(sub)
+
+
+def _is_run(folder: Path) -> bool:
+    return (folder / RESULTS_CSV).is_file() or (folder / RESULTS_JSON).is_file()
+
+
+def _load_json(path: Path) -> _Run:
+    """A pytest-benchmark JSON file as a run."""
+    try:
+        rows, samples, env = pytest_bench.read(path)
+    except ValueError as exc:
+        raise LoadError(f"{path}: {exc}; skipped") from exc
+    meta = env_metadata(env)
+    return _Run([{**meta, **row} for row in rows], samples, env)
+
+
+def _load_run(folder: Path) -> _Run:
+    """Read one run folder; a bad results file raises, a bad side file is a problem."""
+    problems: list[str] = []
+    env: dict[str, Any] = {}
+    env_path = folder / ENV_JSON
+    if env_path.is_file():
+        try:
+            env = _read_env(env_path)
+        except LoadError as exc:
+            problems.append(str(exc))
+    rows = _read_results(folder)
+    samples = None
+    if (folder / SAMPLES_CSV).is_file():
+        try:
+            samples = _read_samples(folder / SAMPLES_CSV)
+        except LoadError as exc:
+            problems.append(str(exc))
+    run_settings = env.get("run") if isinstance(env.get("run"), Mapping) else {}
+    first = rows[0] if rows else {}
+    device_id = first.get("device_id") or env.get("device_id") or folder.parent.name
+    run_id = first.get("run_id") or run_settings.get("run_id") or folder.name
+    meta = env_metadata(env)
+    fill = {"device_id": device_id, "device_name": env.get("device_name"), "run_id": run_id}
+    full_rows = [_complete_row(row, fill, meta, folder) for row in rows]
+    if samples is not None:
+        samples = samples.assign(device_id=device_id)
+    env_out = {
+        **env,
+        "device_id": env.get("device_id") or device_id,
+        "run_key": f"{device_id}/{run_id}",
+        "run_dir": str(folder),
+        "source": RUNNER_SOURCE,
+    }
+    return _Run(full_rows, samples, env_out, problems)
+
+
+def _complete_row(
+    row: Mapping[str, Any], fill: Mapping[str, Any], meta: Mapping[str, Any], folder: Path
+) -> dict[str, Any]:
+    """A row with gaps filled from the run, env metadata added, and a cell id."""
+    out = {**meta, **{k: v for k, v in row.items() if v is not None}}
+    for key, value in fill.items():
+        if out.get(key) is None:
+            out[key] = value
+    out["source"] = RUNNER_SOURCE
+    out["run_dir"] = str(folder)
+    if out.get("repeat") is None:
+        out["repeat"] = 0
+    if out.get("cell_id") is None and all(out.get(c) is not None for c in CELL_KEY):
+        out["cell_id"] = cell_id(out)
+    return out
+
+
+def _read_env(path: Path) -> dict[str, Any]:
+    try:
+        env = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LoadError(f"{path}: unreadable JSON ({_short(exc)})") from exc
+    if not isinstance(env, dict):
+        raise LoadError(f"{path}: expected a JSON object, got {type(env).__name__}")
+    return env
+
+
+def _read_results(folder: Path) -> list[dict[str, Any]]:
+    """Rows of results.csv (or results.json when there is no CSV), values parsed."""
+    csv_path = folder / RESULTS_CSV
+    if not csv_path.is_file():
+        return _read_results_json(folder / RESULTS_JSON)
+    try:
+        with csv_path.open(newline="", encoding="utf-8") as fh:
+            table = list(csv.reader(fh, strict=True))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise LoadError(f"{csv_path}: unreadable CSV ({_short(exc)})") from exc
+    if not table:
+        raise LoadError(f"{csv_path}: empty file, no header")
+    header = table[0]
+    _check_header(csv_path, header)
+    body = table[1:]
+    for number, values in enumerate(body, start=2):
+        if len(values) != len(header):
+            raise LoadError(
+                f"{csv_path}: line {number} has {len(values)} fields, the header has "
+                f"{len(header)} (truncated or corrupt); run skipped"
+            )
+    return [dict(zip(header, map(parse_value, header, values), strict=True)) for values in body]
+
+
+def _read_results_json(path: Path) -> list[dict[str, Any]]:
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LoadError(f"{path}: unreadable JSON ({_short(exc)}); run skipped") from exc
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise LoadError(f"{path}: expected a list of row objects; run skipped")
+    if rows:
+        _check_header(path, list(rows[0]))
+    return [{k: (None if v == "" else v) for k, v in row.items()} for row in rows]
+
+
+def _check_header(path: Path, header: Sequence[str]) -> None:
+    missing = [c for c in _REQUIRED if c not in header]
+    if missing:
+        raise LoadError(f"{path}: not a results file (no {', '.join(missing)} column); skipped")
+
+
+def _read_samples(path: Path) -> pd.DataFrame:
+    """samples.csv as a frame; a truncated or garbled file raises LoadError."""
+    try:
+        frame = pd.read_csv(path, dtype={"cell_id": str}, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+        raise LoadError(f"{path}: unreadable CSV ({_short(exc)}); samples skipped") from exc
+    if "cell_id" not in frame.columns or "ms" not in frame.columns:
+        raise LoadError(f"{path}: not a samples file (needs cell_id and ms); samples skipped")
+    if "repeat" not in frame.columns:
+        frame["repeat"] = 0
+    if "iteration" not in frame.columns:
+        frame["iteration"] = frame.groupby(["cell_id", "repeat"]).cumcount()
+    for column in ("repeat", "iteration", "ms"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    bad = frame[["cell_id", "ms"]].isna().any(axis=1) | frame["repeat"].isna()
+    if bad.any():
+        line = int(bad.to_numpy().nonzero()[0][0]) + 2
+        raise LoadError(f"{path}: line {line} is truncated or not a number; samples skipped")
+    frame["repeat"] = frame["repeat"].astype(int)
+    return frame[list(SAMPLE_COLUMNS)]
+
+
+def _results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows -> frame with the contract columns first, numbers numeric, text as text."""
+    frame = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+    known = [*ALL_COLUMNS, *META_COLUMNS]
+    for column in known:
+        if column not in frame.columns:
+            frame[column] = None
+    versions = sorted(c for c in frame.columns if c.startswith("version_"))
+    extra = [c for c in frame.columns if c not in known and c not in versions]
+    frame = frame[[*known, *versions, *extra]]
+    for column in frame.columns:
+        if column in TEXT_COLUMNS or column in _META_TEXT or column in versions:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+        elif column in known:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+        else:
+            frame[column] = _maybe_numeric(frame[column])
+    return frame.reset_index(drop=True)
+
+
+def _maybe_numeric(column: pd.Series) -> pd.Series:
+    """Numbers when every present value parses as one, else the text as it is."""
+    numeric = pd.to_numeric(column, errors="coerce")
+    return numeric if numeric.notna().sum() == column.notna().sum() else column
+
+
+def _samples_frame(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in SAMPLE_FRAME_COLUMNS})
+    return pd.concat(frames, ignore_index=True)[list(SAMPLE_FRAME_COLUMNS)]
+
+
+def _unique_key(key: str, taken: Mapping[str, Any]) -> str:
+    """``key``, or ``key#2``, ``key#3``... when runs share a device and run id."""
+    if key not in taken:
+        return key
+    n = 2
+    while f"{key}#{n}" in taken:
+        n += 1
+    return f"{key}#{n}"
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__

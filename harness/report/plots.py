@@ -1,0 +1,244 @@
+"""Report plots as inline SVG text: matplotlib's object API (no pyplot, no global state).
+
+Each function takes a frame from :mod:`harness.report.tables` and returns an
+``<svg>...</svg>`` string, or None when there is nothing to draw. Glyphs are
+drawn as paths, so the page needs no font; ids are salted so output is stable.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.axis import Axis
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+_RC = {
+    "svg.hashsalt": "mobilebench",
+    "svg.fonttype": "path",
+    "font.size": 9,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
+_COLORS = tuple(mpl.colormaps["tab10"].colors)
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+_WIDTH_IN = 9.0
+
+
+def palette(names: Iterable[str]) -> dict[str, tuple[float, float, float]]:
+    """A stable colour per name (sorted), shared by every plot of a report."""
+    return {n: _COLORS[i % len(_COLORS)] for i, n in enumerate(sorted(set(names)))}
+
+
+def _markers(names: Iterable[str]) -> dict[str, str]:
+    return {n: _MARKERS[i % len(_MARKERS)] for i, n in enumerate(sorted(set(names)))}
+
+
+def _text(value: object) -> str:
+    """Data text for matplotlib: ``$`` would otherwise start mathtext."""
+    return str(value).replace("$", r"\$")
+
+
+def to_svg(fig: Figure) -> str:
+    """The figure as an ``<svg>`` element without XML prolog or metadata."""
+    buffer = io.StringIO()
+    with mpl.rc_context(_RC):
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata=_METADATA)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]
+
+
+def _figure(height_in: float) -> tuple[Figure, Axes]:
+    with mpl.rc_context(_RC):
+        fig = Figure(figsize=(_WIDTH_IN, height_in), layout="constrained")
+        return fig, fig.add_subplot()
+
+
+def _legend(ax: Axes, title: str) -> None:
+    """The legend under the axes, so long labels never squeeze the plot."""
+    entries = len(ax.get_legend_handles_labels()[1])
+    with mpl.rc_context(_RC):
+        ax.figure.legend(
+            title=title, loc="outside lower center", ncols=min(3, max(entries, 1)), fontsize=8
+        )
+
+
+def _log_axis(axis: Axis) -> None:
+    """Log scale with plain tick labels at 1-2-5 steps (6 ms, not 6x10^0)."""
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def latency_boxes(samples: pd.DataFrame, device_name: str, colors: dict) -> str | None:
+    """Box plot of raw latency samples, one box per cell of one device (log x)."""
+    if samples.empty:
+        return None
+    order = (
+        samples.groupby("label")
+        .agg(model=("model", "first"), backend=("backend", "first"), p50=("ms", "median"))
+        .sort_values(["model", "p50"], ascending=[False, False])
+    )
+    data = [samples.loc[samples["label"] == label, "ms"].to_numpy() for label in order.index]
+    fig, ax = _figure(1.3 + 0.32 * len(order))
+    with mpl.rc_context(_RC):
+        boxes = ax.boxplot(
+            data,
+            orientation="horizontal",
+            tick_labels=[_text(label) for label in order.index],
+            patch_artist=True,
+            widths=0.6,
+            whis=(5, 95),
+            flierprops={"marker": ".", "markersize": 3, "alpha": 0.5},
+            medianprops={"color": "black"},
+        )
+        for patch, backend in zip(boxes["boxes"], order["backend"], strict=True):
+            patch.set_facecolor(colors.get(backend, "lightgrey"))
+            patch.set_alpha(0.75)
+        ax.set_xscale("log")
+        _log_axis(ax.xaxis)
+        ax.set_title(_text(f"Latency spread per cell — {device_name}"))
+        ax.set_xlabel("latency per call (ms, log scale); box = IQR, whiskers = p5-p95")
+        ax.set_ylabel("cell (model · backend/mode · batch, threads)")
+    return to_svg(fig)
+
+
+def depthwise_bars(table: pd.DataFrame, colors: dict) -> str | None:
+    """MAC ratio beside wall-time ratio (standard_conv / mobilenet_v2) per device and backend."""
+    if table.empty:
+        return None
+    labels = [
+        _text(
+            f"{r.device_name or r.device_id} · {r.backend}/{r.mode} · "
+            f"b{r.batch:g} t{r.threads:g} · {r.run_key.rpartition('/')[2]}"
+        )
+        for r in table.itertuples()
+    ]
+    y = np.arange(len(table))[::-1]
+    fig, ax = _figure(1.4 + 0.45 * len(table))
+    with mpl.rc_context(_RC):
+        ax.barh(y + 0.2, table["mac_ratio"], 0.38, color="0.75", label="MAC ratio")
+        bars = ax.barh(
+            y - 0.2,
+            table["latency_ratio"],
+            0.38,
+            color=[colors.get(b, "C0") for b in table["backend"]],
+            label="p50 latency ratio (colour = backend)",
+        )
+        for bar, ratio, pct in zip(
+            bars, table["latency_ratio"], table["realised_pct"], strict=True
+        ):
+            ax.annotate(
+                f" {ratio:.1f}× ({pct:.0f}% of the MAC ratio)",
+                (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+                va="center",
+                fontsize=7,
+            )
+        ax.set_yticks(y, labels, fontsize=8)
+        ax.set_title("standard_conv ÷ mobilenet_v2: MACs vs wall time")
+        ax.set_xlabel("standard_conv ÷ mobilenet_v2 (×, higher = depthwise saves more)")
+        ax.set_ylabel("device · backend/mode · batch, threads · run")
+        _legend(ax, "ratio")
+    return to_svg(fig)
+
+
+def latency_vs_macs(cells: pd.DataFrame, peaks: dict[str, float], colors: dict) -> str | None:
+    """p50 latency against MACs per call (log-log), with each device's GEMM-peak line."""
+    data = cells.dropna(subset=["latency_ms_p50", "macs"])
+    if data.empty:
+        return None
+    gmac = data["macs"] * data["batch"].fillna(1) / 1e9
+    markers = _markers(data["device_name"].fillna(data["device_id"]))
+    fig, ax = _figure(4.6)
+    with mpl.rc_context(_RC):
+        for (backend, device), group in data.groupby(
+            [data["backend"], data["device_name"].fillna(data["device_id"])]
+        ):
+            ax.scatter(
+                gmac[group.index],
+                group["latency_ms_p50"],
+                color=colors.get(backend, "C0"),
+                marker=markers[device],
+                s=36,
+                label=_text(f"{backend} · {device}"),
+            )
+        span = np.geomspace(gmac.min() / 1.5, gmac.max() * 1.5, 20)
+        for i, (device, peak) in enumerate(sorted(peaks.items())):
+            ax.plot(
+                span,
+                span / peak * 1e3,
+                ls="--",
+                lw=1,
+                color=f"{0.2 + 0.15 * i:.2f}",
+                label=_text(f"GEMM peak {peak:.0f} GMAC/s · {device}"),
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        _log_axis(ax.xaxis)
+        _log_axis(ax.yaxis)
+        ax.set_title("Latency vs work per call")
+        ax.set_xlabel("MACs per call (GMAC = MACs per image × batch / 1e9, log scale)")
+        ax.set_ylabel("p50 latency (ms, log scale)")
+        _legend(ax, "backend · device")
+    return to_svg(fig)
+
+
+def memory_vs_latency(cells: pd.DataFrame, colors: dict) -> str | None:
+    """Peak resident memory against p50 latency, colour = backend, marker = model."""
+    data = cells.dropna(subset=["latency_ms_p50", "peak_rss_mb"])
+    if data.empty:
+        return None
+    markers = _markers(data["model"])
+    fig, ax = _figure(4.2)
+    with mpl.rc_context(_RC):
+        for (backend, model), group in data.groupby(["backend", "model"]):
+            ax.scatter(
+                group["latency_ms_p50"],
+                group["peak_rss_mb"],
+                color=colors.get(backend, "C0"),
+                marker=markers[model],
+                s=36,
+                label=_text(f"{backend} · {model}"),
+            )
+        ax.set_xscale("log")
+        _log_axis(ax.xaxis)
+        ax.set_title("Peak memory vs latency")
+        ax.set_xlabel("p50 latency (ms, log scale)")
+        ax.set_ylabel("peak resident memory (MB)")
+        _legend(ax, "backend · model")
+    return to_svg(fig)
+
+
+def repeat_lines(long: pd.DataFrame) -> str | None:
+    """Per-repeat p50 relative to repeat 0, one line per repeated cell: drift made visible."""
+    if long.empty:
+        return None
+    fig, ax = _figure(3.8)
+    with mpl.rc_context(_RC):
+        for i, ((run_key, label), group) in enumerate(long.groupby(["run_key", "label"])):
+            group = group.sort_values("repeat")
+            rel = 100.0 * (group["p50_ms"] / group["p50_ms"].iloc[0] - 1.0)
+            ax.plot(
+                group["repeat"],
+                rel,
+                marker=_MARKERS[i % len(_MARKERS)],
+                color=_COLORS[i % len(_COLORS)],
+                label=_text(f"{label} · {run_key}"),
+            )
+        ax.axhline(0.0, color="0.4", lw=0.8)
+        ax.set_xticks(sorted(long["repeat"].unique()))
+        ax.set_title("Drift across repeats")
+        ax.set_xlabel("repeat (index, in run order)")
+        ax.set_ylabel("p50 change vs repeat 0 (%)")
+        _legend(ax, "cell · run")
+    return to_svg(fig)

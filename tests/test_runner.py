@@ -1,0 +1,147 @@
+"""The runner: isolation, failures that cost one row, interruption, row contents."""
+
+import csv
+import json
+import sys
+
+import pytest
+
+from harness.measure.timing import TimingConfig
+from harness.results import COLUMNS, SAMPLES_CSV
+from harness.runner import RunConfig, derive, flags, run
+
+FAST = TimingConfig(warmup_time_s=0.05, warmup_iters=2, min_iters=5, min_time_s=0.1, max_time_s=1)
+
+
+@pytest.fixture
+def config(exported, tmp_path):
+    exported("mobilenet_v2")  # artifacts come from the session's cache
+
+    def make(**kw):
+        base = {
+            "models": ["mobilenet_v2"],
+            "backends": ["onnxruntime"],
+            "threads": [1],
+            "timing": FAST,
+            "cell_timeout_s": 60,
+            "out": tmp_path / "results",
+        }
+        return RunConfig(**{**base, **kw})
+
+    return make
+
+
+def read_csv(path):
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_every_failure_costs_one_row(config):
+    backends = [
+        "fake_backends:RaisingBackend",
+        "fake_backends:AbortingBackend",
+        "fake_backends:HangingBackend",
+        "onnxruntime",
+        "coreml",
+    ]
+    state = run(config(backends=backends, cell_timeout_s=15))
+    rows = {row["backend"].split(":")[-1]: row for row in state.rows}
+    assert rows["RaisingBackend"]["status"] == "failed"
+    assert "boom" in rows["RaisingBackend"]["reason"]
+    assert rows["AbortingBackend"]["status"] == "failed"
+    assert "SIGABRT" in rows["AbortingBackend"]["reason"]
+    assert rows["HangingBackend"]["status"] == "timeout"
+    assert rows["onnxruntime"]["status"] == "ok"
+    if sys.platform != "darwin":
+        assert rows["coreml"]["status"] == "skipped"
+        assert "macOS" in rows["coreml"]["reason"]
+
+    on_disk = read_csv(state.folder / "results.csv")
+    assert [r["backend"] for r in on_disk] == backends
+    assert list(on_disk[0])[: len(COLUMNS)] == list(COLUMNS)
+    assert len(json.loads((state.folder / "results.json").read_text())) == len(backends)
+    samples = read_csv(state.folder / SAMPLES_CSV)
+    ok = rows["onnxruntime"]
+    assert {s["cell_id"] for s in samples} == {ok["cell_id"]}
+    assert len(samples) == ok["n_iter"]
+
+
+def test_ok_row_is_complete_and_consistent(config):
+    state = run(config(threads=[1]))
+    (row,) = state.rows
+    assert row["status"] == "ok"
+    for column in COLUMNS:
+        assert column in row, column
+    for column in ("import_ms", "load_ms", "first_inference_ms", "rss_baseline_mb", "peak_rss_mb"):
+        assert row[column] > 0, column
+    assert row["latency_ms_min"] <= row["latency_ms_p50"] <= row["latency_ms_p90"]
+    assert row["latency_ms_ci95_low"] <= row["latency_ms_p50"] <= row["latency_ms_ci95_high"]
+    assert row["rss_load_mb"] >= row["rss_baseline_mb"] * 0.9
+    assert row["peak_rss_mb"] >= row["rss_load_mb"]
+    assert row["rss_delta_mb"] == pytest.approx(row["peak_rss_mb"] - row["rss_baseline_mb"])
+    assert row["throughput_ips"] == pytest.approx(1000 / row["latency_ms_p50"])
+    assert row["gmacs_per_s"] == pytest.approx(row["macs"] / row["latency_ms_p50"] / 1e6)
+    assert row["macs"] == 300_774_272
+    assert row["rel_l2_err"] < 1e-4
+    assert row["top1_agree"] == 1.0
+    assert 0 < row["cpu_util"] <= 1.25  # one thread asked, about one used
+    env = json.loads((state.folder / "env.json").read_text())
+    assert env["gemm_peak"]["gmacs_per_s"] > 0
+    assert env["run"]["threads"] == [1]
+    assert state.folder.parent.name == env["device_id"]
+
+
+def test_batches_and_parity_flag(config):
+    state = run(config(backends=["fake_backends:ZerosBackend", "onnxruntime"], batches=[3]))
+    zeros, ort = state.rows
+    assert zeros["status"] == "ok"
+    assert "parity out of tolerance" in zeros["reason"]
+    assert ort["batch"] == 3
+    assert ort["rel_l2_err"] < 1e-4
+
+
+def test_interrupted_run_keeps_finished_rows(config):
+    seen = []
+
+    def interrupt_on_second_cell(event, info):
+        if event == "cell":
+            seen.append(info["cell"])
+            if len(seen) == 2:
+                raise KeyboardInterrupt
+
+    state = run(config(threads=[1, 2]), interrupt_on_second_cell)
+    assert state.interrupted
+    assert len(state.rows) == 1
+    assert len(read_csv(state.folder / "results.csv")) == 1
+    assert len(json.loads((state.folder / "results.json").read_text())) == 1
+
+
+def test_repeats_interleave(config):
+    from harness.runner import plan
+    from harness.spec import load_spec
+
+    cfg = config(backends=["onnxruntime", "tflite"], repeat=2)
+    cells = plan(cfg, {"mobilenet_v2": load_spec("mobilenet_v2")})
+    assert [(c.backend, c.repeat) for c in cells] == [
+        ("onnxruntime", 0),
+        ("tflite", 0),
+        ("onnxruntime", 1),
+        ("tflite", 1),
+    ]
+
+
+def test_derive_and_flags_are_pure():
+    row = {"macs": 1_000_000_000, "batch": 2, "peak_rss_mb": 150.0, "rss_baseline_mb": 100.0}
+    samples = [10.0] * 20
+    derived = derive(row, samples, peak_gmacs=400.0)
+    assert derived["latency_ms_p50"] == 10.0
+    assert derived["throughput_ips"] == pytest.approx(200.0)
+    assert derived["gmacs_per_s"] == pytest.approx(200.0)
+    assert derived["roofline_pct"] == pytest.approx(50.0)
+    assert derived["rss_delta_mb"] == 50.0
+    ok = {"max_abs_err": 0.0, "rel_l2_err": 0.0, "top1_agree": 1.0, "cpu_util": 1.0, "threads": 1}
+    assert flags(ok, samples) == []
+    busy = {**ok, "cpu_util": 3.9}
+    assert flags(busy, samples) == ["used 3.9 cores with --threads 1"]
+    noisy = [10.0, 30.0] * 10
+    assert any("noisy" in f for f in flags(ok, noisy))
