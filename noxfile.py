@@ -12,7 +12,7 @@ CONSTRAINTS = ("-c", "constraints.txt")
 
 def install(session: nox.Session, extras: str) -> None:
     """Install the project with ``extras`` at the pinned framework versions."""
-    session.install(*CONSTRAINTS, "-e", f".[{extras}]")
+    session.install(*CONSTRAINTS, "-e", f".[{extras}]" if extras else ".")
 
 
 @nox.session
@@ -28,6 +28,20 @@ def tests(session: nox.Session) -> None:
     """Run the test suite."""
     install(session, "all,test")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def pytest_bench(session: nox.Session) -> None:
+    """pytest-benchmark suite over the same backends (saves JSON under .benchmarks/)."""
+    install(session, "all,test")
+    session.run("pytest", "benchmarks", "--benchmark-autosave", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """One self-contained HTML report of every run under results/."""
+    install(session, "")
+    session.run("mobilebench", "report", *session.posargs)
 
 
 @nox.session(reuse_venv=True)

@@ -95,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cell-timeout", type=float, default=300.0, help="seconds per cell")
     run.add_argument("--repeat", type=int, default=1, help="run each cell K times, interleaved")
     run.add_argument("--seed", type=int, default=0, help="weight seed (default 0)")
+    run.add_argument("--cooldown", type=float, default=0.0, help="seconds to pause between cells")
+    run.add_argument(
+        "--max-temp", type=float, help="before each cell, wait until the CPU is below this °C"
+    )
     run.add_argument("--out", type=Path, default=Path("results"), help="results root folder")
     run.set_defaults(func=cmd_run)
     return parser
@@ -293,6 +297,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=args.out,
         seed=args.seed,
         repeat=args.repeat,
+        cooldown_s=args.cooldown,
+        max_temp_c=args.max_temp,
     )
     from harness.cli_progress import RunProgress
 

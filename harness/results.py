@@ -73,6 +73,10 @@ EXTRA_COLUMNS = (
     "latency_ms_iqr",
     "warmup_iters",
     "wall_s",
+    "temp_before_c",
+    "temp_after_c",
+    "governor",
+    "throttled",
 )
 ALL_COLUMNS = COLUMNS + EXTRA_COLUMNS
 
@@ -95,6 +99,8 @@ TEXT_COLUMNS = frozenset(
         "status",
         "reason",
         "cell_id",
+        "governor",
+        "throttled",
     }
 )
 

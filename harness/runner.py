@@ -16,6 +16,7 @@ import multiprocessing as mp
 import os
 import secrets
 import signal
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cell import Cell
+from harness.measure import conditions
 from harness.measure.stats import summarize
 from harness.measure.threads import thread_env
 from harness.measure.timing import TimingConfig, ci_within
@@ -42,6 +44,9 @@ CELL_LOG = "cells.log"
 #: The device-peak GEMM: n x n fp32, timed for at least this long (best rate kept).
 GEMM_SIZE = 2048
 GEMM_TIME_S = 1.0
+#: Memory a cell needs, roughly: framework baseline + a multiple of the artifact size.
+MEMORY_BASE_MB = 400
+MEMORY_PER_ARTIFACT_MB = 3
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class RunConfig:
     seed: int = 0
     repeat: int = 1
     precision: str = "fp32"
+    cooldown_s: float = 0.0
+    max_temp_c: float | None = None
 
 
 @dataclass
@@ -150,8 +157,9 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
     }
     report("start", {"total": len(cells), "folder": folder})
     try:
-        for cell in cells:
+        for index, cell in enumerate(cells):
             report("cell", {"cell": cell})
+            _settle(config, first=index == 0, report=report)
             row, samples = _run_cell(
                 cell, specs[cell.model], exports, config, folder, peak["gmacs_per_s"]
             )
@@ -164,6 +172,15 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
     finally:
         writer.finish()
     return state
+
+
+def _settle(config: RunConfig, first: bool, report: Reporter) -> None:
+    """Optional pause between cells: a fixed cooldown, then wait for the temperature."""
+    if config.cooldown_s and not first:
+        time.sleep(config.cooldown_s)
+    if config.max_temp_c is not None:
+        report("phase", {"text": f"waiting for the CPU to cool below {config.max_temp_c:g} °C"})
+        conditions.wait_until_cool(config.max_temp_c)
 
 
 def _settings(config: RunConfig) -> dict[str, Any]:
@@ -261,12 +278,23 @@ def _run_cell(
     if not isinstance(export, Path):
         return {**row, "status": "failed", "reason": export or "no artifact"}, []
     row["artifact_bytes"] = _artifact_bytes(export, cls.artifact_format)
+    short = memory_shortfall(row["artifact_bytes"])
+    if short:
+        return {**row, "status": "skipped", "reason": short}, []
+    before = conditions.snapshot()
     outcome = _in_child(
         _cell_job,
         (cell, export, config.timing),
         timeout_s=config.cell_timeout_s,
         env=thread_env(cell.threads),
         log_path=folder / CELL_LOG,
+    )
+    after = conditions.snapshot()
+    row.update(
+        temp_before_c=before["temperature_c"],
+        temp_after_c=after["temperature_c"],
+        governor=after["governor"],
+        throttled=None if after["throttled"] is None else hex(after["throttled"]),
     )
     if outcome["status"] != "ok":
         return {**row, "status": outcome["status"], "reason": outcome["reason"]}, []
@@ -275,8 +303,20 @@ def _run_cell(
     row.update(measured)
     row.update(derive(row, samples, peak_gmacs))
     row["status"] = "ok"
-    row["reason"] = "; ".join(flags(row, samples)) or None
+    reasons = flags(row, samples) + conditions.condition_flags(before, after)
+    row["reason"] = "; ".join(reasons) or None
     return row, samples
+
+
+def memory_shortfall(artifact_bytes: int | None) -> str | None:
+    """A skip reason when the device clearly lacks the memory to load the artifact."""
+    available = conditions.available_memory_mb()
+    if available is None or not artifact_bytes:
+        return None
+    need = MEMORY_PER_ARTIFACT_MB * artifact_bytes / 2**20 + MEMORY_BASE_MB
+    if need <= available:
+        return None
+    return f"needs about {need:.0f} MiB, only {available:.0f} MiB available"
 
 
 def _artifact_bytes(folder: Path, fmt: str) -> int | None:

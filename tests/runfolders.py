@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -248,3 +248,21 @@ def _write_old(
     env = env_for(device, run_id, threads)
     del env["gemm_peak"]
     (folder / "env.json").write_text(json.dumps(env))
+
+
+def edit_rows(folder: Path, match: Callable[[dict[str, str]], bool], **changes: Any) -> int:
+    """Rewrite results.csv with ``changes`` applied to the rows ``match`` picks; return how many."""
+    path = folder / "results.csv"
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        header, rows = list(reader.fieldnames or ()), list(reader)
+    hits = 0
+    for row in rows:
+        if match(row):
+            row.update({k: str(v) for k, v in changes.items()})
+            hits += 1
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return hits

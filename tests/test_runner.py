@@ -145,3 +145,14 @@ def test_derive_and_flags_are_pure():
     assert flags(busy, samples) == ["used 3.9 cores with --threads 1"]
     noisy = [10.0, 30.0] * 10
     assert any("noisy" in f for f in flags(ok, noisy))
+
+
+def test_memory_shortfall_skips_with_a_reason(monkeypatch, tmp_path):
+    from harness.runner import memory_shortfall
+
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc" / "meminfo").write_text("MemAvailable:     716800 kB\n")  # 700 MiB
+    monkeypatch.setenv("HARNESS_SYSROOT", str(tmp_path))
+    assert memory_shortfall(14 * 2**20) is None  # MobileNetV2: fits
+    reason = memory_shortfall(176 * 2**20)  # the standard-conv twin: does not
+    assert "needs about 928 MiB, only 700 MiB available" == reason

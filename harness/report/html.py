@@ -227,7 +227,7 @@ class _Page:
                 ("mac_ratio", "MAC ratio", _ratio),
                 ("realised_pct", "realised", _pct),
                 ("source", "source", _str),
-                ("run_key", "run", _str),
+                ("run_id", "run", _str),
             ],
             table_id="depthwise-table",
         )

@@ -35,11 +35,8 @@ from harness.results import (
 log = logging.getLogger(__name__)
 
 RUNNER_SOURCE = "mobilebench"
-#: Columns added to every results row, after the contract columns.
-META_COLUMNS = (
-    "run_key",
-    "source",
-    "run_dir",
+#: Device facts from env.json copied into every row, unless the row has its own value.
+_ENV_KEYS = (
     "cpu_model",
     "physical_cores",
     "logical_cores",
@@ -53,24 +50,22 @@ META_COLUMNS = (
     "governor",
     "freq_cur_mhz",
     "temperature_c",
-    "gemm_peak_gmacs",
 )
-#: Environment keys copied as they are into the row metadata.
-_ENV_KEYS = tuple(c for c in META_COLUMNS[3:] if c != "gemm_peak_gmacs")
-_META_TEXT = frozenset(
-    {
-        "run_key",
-        "source",
-        "run_dir",
-        "cpu_model",
-        "board",
-        "chip",
-        "arch",
-        "os",
-        "os_pretty",
-        "python",
-        "governor",
-    }
+#: Columns added to every results row, after the results columns.
+META_COLUMNS = tuple(
+    c
+    for c in ("run_key", "source", "run_dir", *_ENV_KEYS, "gemm_peak_gmacs")
+    if c not in ALL_COLUMNS
+)
+_META_NUMBERS = frozenset(
+    (
+        "physical_cores",
+        "logical_cores",
+        "ram_total_mb",
+        "freq_cur_mhz",
+        "temperature_c",
+        "gemm_peak_gmacs",
+    )
 )
 SAMPLE_FRAME_COLUMNS = ("run_key", "device_id", *SAMPLE_COLUMNS)
 #: Columns a results file needs before its rows mean anything.
@@ -265,9 +260,9 @@ def _read_env(path: Path) -> dict[str, Any]:
     try:
         env = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LoadError(f"{path}: unreadable JSON ({_short(exc)})") from exc
+        raise LoadError(f"{path}: unreadable JSON ({_short(exc)}); env ignored") from exc
     if not isinstance(env, dict):
-        raise LoadError(f"{path}: expected a JSON object, got {type(env).__name__}")
+        raise LoadError(f"{path}: expected a JSON object, not {type(env).__name__}; env ignored")
     return env
 
 
@@ -280,9 +275,9 @@ def _read_results(folder: Path) -> list[dict[str, Any]]:
         with csv_path.open(newline="", encoding="utf-8") as fh:
             table = list(csv.reader(fh, strict=True))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise LoadError(f"{csv_path}: unreadable CSV ({_short(exc)})") from exc
+        raise LoadError(f"{csv_path}: unreadable CSV ({_short(exc)}); run skipped") from exc
     if not table:
-        raise LoadError(f"{csv_path}: empty file, no header")
+        raise LoadError(f"{csv_path}: empty file, no header; run skipped")
     header = table[0]
     _check_header(csv_path, header)
     body = table[1:]
@@ -310,7 +305,7 @@ def _read_results_json(path: Path) -> list[dict[str, Any]]:
 def _check_header(path: Path, header: Sequence[str]) -> None:
     missing = [c for c in _REQUIRED if c not in header]
     if missing:
-        raise LoadError(f"{path}: not a results file (no {', '.join(missing)} column); skipped")
+        raise LoadError(f"{path}: not a results file (no {'/'.join(missing)} column); run skipped")
 
 
 def _read_samples(path: Path) -> pd.DataFrame:
@@ -345,8 +340,9 @@ def _results_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     versions = sorted(c for c in frame.columns if c.startswith("version_"))
     extra = [c for c in frame.columns if c not in known and c not in versions]
     frame = frame[[*known, *versions, *extra]]
+    text_meta = set(META_COLUMNS) - _META_NUMBERS
     for column in frame.columns:
-        if column in TEXT_COLUMNS or column in _META_TEXT or column in versions:
+        if column in TEXT_COLUMNS or column in versions or column in text_meta:
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
         elif column in known:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
@@ -363,8 +359,14 @@ def _maybe_numeric(column: pd.Series) -> pd.Series:
 
 def _samples_frame(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in SAMPLE_FRAME_COLUMNS})
+        return empty_samples()
     return pd.concat(frames, ignore_index=True)[list(SAMPLE_FRAME_COLUMNS)]
+
+
+def empty_samples() -> pd.DataFrame:
+    """A samples frame with no rows and the right column types."""
+    types = {"repeat": int, "iteration": int, "ms": float}
+    return pd.DataFrame({c: pd.Series(dtype=types.get(c, object)) for c in SAMPLE_FRAME_COLUMNS})
 
 
 def _unique_key(key: str, taken: Mapping[str, Any]) -> str:

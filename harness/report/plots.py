@@ -66,10 +66,14 @@ def _figure(height_in: float) -> tuple[Figure, Axes]:
 
 def _legend(ax: Axes, title: str) -> None:
     """The legend under the axes, so long labels never squeeze the plot."""
-    entries = len(ax.get_legend_handles_labels()[1])
+    labels = ax.get_legend_handles_labels()[1]
+    ncols = 2 if max(map(len, labels), default=0) > 45 else 3
     with mpl.rc_context(_RC):
         ax.figure.legend(
-            title=title, loc="outside lower center", ncols=min(3, max(entries, 1)), fontsize=8
+            title=title,
+            loc="outside lower center",
+            ncols=min(ncols, max(len(labels), 1)),
+            fontsize=8,
         )
 
 

@@ -71,7 +71,7 @@ def read(path: Path) -> tuple[list[dict[str, Any]], pd.DataFrame, dict[str, Any]
     frame = (
         pd.concat(samples, ignore_index=True)
         if samples
-        else pd.DataFrame({c: pd.Series(dtype=float) for c in SAMPLE_COLUMNS})
+        else pd.DataFrame({c: pd.Series(dtype=object) for c in SAMPLE_COLUMNS})
     )
     return rows, frame.assign(device_id=env["device_id"]), env
 

@@ -94,7 +94,7 @@ def depthwise(cell_table: pd.DataFrame) -> pd.DataFrame:
     saving that shows up as wall time (100% = latency scales with MACs).
     """
     keep = [*PAIR_KEY, "latency_ms_p50", "macs"]
-    dw = cell_table.loc[cell_table["model"] == DEPTHWISE_MODEL, [*keep, "device_name"]]
+    dw = cell_table.loc[cell_table["model"] == DEPTHWISE_MODEL, [*keep, "device_name", "run_id"]]
     std = cell_table.loc[cell_table["model"] == STANDARD_MODEL, keep]
     pairs = dw.merge(std, on=list(PAIR_KEY), suffixes=("_dw", "_std"))
     pairs = pairs.rename(

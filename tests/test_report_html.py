@@ -1,0 +1,196 @@
+"""harness.report.html: one self-contained page, every section, values from the data, escaped."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from runfolders import LAPTOP, MACS, PI5, make_run
+
+from harness.report.html import SECTIONS, render_report
+from harness.report.load import load_runs
+
+FIXTURE = Path(__file__).parent / "fixtures" / "pytest_benchmark.json"
+HOSTILE = replace(
+    LAPTOP,
+    device_id="x86-hostile",
+    device_name="<script>alert('pwned')</script> & \"Co\" $x$",
+)
+
+
+class _Tables(HTMLParser):
+    """Rows of ``data-v`` values of every table with an id, keyed by that id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.headers: dict[str, list[str]] = {}
+        self._table: str | None = None
+        self._in_th = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table" and a.get("id"):
+            self._table = a["id"]
+            self.tables[self._table], self.headers[self._table] = [], []
+        elif self._table and tag == "tr":
+            self.tables[self._table].append([])
+        elif self._table and tag == "td":
+            self.tables[self._table][-1].append(a.get("data-v") or "")
+        self._in_th = self._table is not None and tag == "th"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_th and self._table:
+            self.headers[self._table].append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._table = None
+        self._in_th = False
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    root = tmp_path_factory.mktemp("runs") / "results"
+    make_run(root, LAPTOP, "20260301T101500", n=60)
+    make_run(root, PI5, "20260301T120000", seed=1, n=60, repeats=3, drift=0.02)
+    make_run(root, HOSTILE, "20260302T080000", seed=2, n=30, backends=("onnxruntime",))
+    results, samples, envs, problems = load_runs([root, FIXTURE])
+    assert problems == []
+    out = render_report(
+        results,
+        samples,
+        envs,
+        root.parent / "report.html",
+        problems=["bad/<folder>: not a run folder"],
+    )
+    return out.read_text(), results, samples
+
+
+def test_every_section_is_present(report: tuple[str, pd.DataFrame, pd.DataFrame]) -> None:
+    page, _, _ = report
+    for section_id, _ in SECTIONS:
+        assert f'<section id="{section_id}">' in page
+    assert page.count("<svg ") >= 7  # 4 box plots, depthwise, MACs, memory, repeats
+
+
+def test_nothing_points_off_page(report: tuple[str, pd.DataFrame, pd.DataFrame]) -> None:
+    page, _, _ = report
+    refs = re.findall(r"""\b(?:src|href|xlink:href|action|poster)\s*=\s*["']?([^"'\s>]*)""", page)
+    assert refs
+    assert all(ref.startswith("#") for ref in refs), {r for r in refs if not r.startswith("#")}
+    assert not re.search(r"url\(\s*['\"]?(?!#)", page)
+    assert "@import" not in page
+    assert "<link" not in page
+    assert "<script src" not in page
+    assert "<iframe" not in page
+
+
+def test_every_plot_has_title_labels_and_units(
+    report: tuple[str, pd.DataFrame, pd.DataFrame],
+) -> None:
+    page, _, _ = report
+    for svg in re.findall(r"<svg .*?</svg>", page, flags=re.DOTALL):
+        # Glyphs are paths; matplotlib keeps each text as a comment beside them.
+        texts = re.findall(r"<!-- (.*?) -->", svg)
+        labels = [t for t in texts if re.search(r"\((ms|MB|%|×|GMAC)", t)]
+        assert labels, texts
+        assert 'aria-label="' in svg
+    for title in (
+        "Latency spread per cell — Raspberry Pi 5 Model B Rev 1.0",
+        "standard_conv ÷ mobilenet_v2: MACs vs wall time",
+        "Latency vs work per call",
+        "Peak memory vs latency",
+        "Drift across repeats",
+    ):
+        assert f"<!-- {title} -->" in page
+
+
+def test_depthwise_table_holds_ratios_computed_from_samples(
+    report: tuple[str, pd.DataFrame, pd.DataFrame],
+) -> None:
+    page, results, samples = report
+    parser = _Tables()
+    parser.feed(page)
+    header = parser.headers["depthwise-table"]
+    rows = [dict(zip(header, r, strict=True)) for r in parser.tables["depthwise-table"][1:]]
+    ok = results[(results["status"] == "ok") & (results["source"] == "mobilebench")]
+    medians = samples.groupby(["run_key", "cell_id"])["ms"].median()
+    expected = {}
+    for (run_key, backend), cells in ok.groupby(["run_key", "backend"]):
+        p50 = {
+            m: medians[(run_key, cells.loc[cells["model"] == m, "cell_id"].iloc[0])]
+            for m in ("mobilenet_v2", "standard_conv")
+            if (cells["model"] == m).any()
+        }
+        if len(p50) == 2:
+            run_id = run_key.rpartition("/")[2]
+            expected[(run_id, backend)] = p50["standard_conv"] / p50["mobilenet_v2"]
+    runner_rows = [r for r in rows if r["source"] == "mobilebench"]
+    assert {(r["run"], r["backend"]) for r in runner_rows} == set(expected)
+    for row in runner_rows:
+        ratio = expected[(row["run"], row["backend"])]
+        assert float(row["latency ratio"]) == pytest.approx(ratio, rel=1e-9)
+        assert float(row["MAC ratio"]) == pytest.approx(
+            MACS["standard_conv"] / MACS["mobilenet_v2"]
+        )
+        assert float(row["realised"]) == pytest.approx(100 * ratio / float(row["MAC ratio"]))
+        assert 3 < ratio < 12  # depthwise saves far less time than the 18.4x MACs
+    # The pytest-benchmark pair sits beside the runner's, labelled.
+    bench = [r for r in rows if r["source"] == "pytest-benchmark"]
+    assert len(bench) == 1
+    assert float(bench[0]["latency ratio"]) == pytest.approx(67.540 / 9.102)
+
+
+def test_text_from_data_is_escaped(report: tuple[str, pd.DataFrame, pd.DataFrame]) -> None:
+    page, _, _ = report
+    assert "<script>alert" not in page
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt; &amp; &quot;Co&quot;" in page
+    assert "<Graph>" not in page
+    assert "RuntimeError: &lt;Graph&gt; node &#x27;block3.dw&#x27; &amp; friends" in page
+    assert "bad/&lt;folder&gt;: not a run folder" in page
+    assert page.count("<script>") == 1  # the page's own sorting script, nothing else
+
+
+def test_results_table_is_sortable_and_shows_reasons(
+    report: tuple[str, pd.DataFrame, pd.DataFrame],
+) -> None:
+    page, results, _ = report
+    parser = _Tables()
+    parser.feed(page)
+    assert '<table id="results-table" class="sortable">' in page
+    body = parser.tables["results-table"][1:]
+    assert len(body) == len(results)
+    assert page.count('class="status-skipped"') == (results["status"] == "skipped").sum()
+    assert page.count('class="status-failed"') == (results["status"] == "failed").sum()
+    assert "coremltools is not installed" in page
+
+
+def test_repeats_section_shows_per_repeat_p50(
+    report: tuple[str, pd.DataFrame, pd.DataFrame],
+) -> None:
+    page, _, _ = report
+    repeats = page[page.index('<section id="repeats">') : page.index('<section id="results">')]
+    for n in range(3):
+        assert f"repeat {n} p50 (ms)" in repeats
+    assert "Drift across repeats" in repeats
+
+
+def test_empty_and_partial_data_give_sentences(tmp_path: Path) -> None:
+    results, samples, envs, _ = load_runs([])
+    page = render_report(results, samples, envs, tmp_path / "empty.html").read_text()
+    for section_id, _ in SECTIONS:
+        assert f'<section id="{section_id}">' in page
+    assert "<svg" not in page
+    assert page.count('class="note"') >= 8
+
+    make_run(tmp_path / "one", models=("mobilenet_v2",), n=20)
+    results, samples, envs, _ = load_runs([tmp_path / "one"])
+    page = render_report(results, samples, envs, tmp_path / "one.html").read_text()
+    depthwise = page[page.index('<section id="depthwise">') : page.index('<section id="latency-vs')]
+    assert "No run holds both mobilenet_v2 and standard_conv" in depthwise
+    assert "Every cell was measured once" in page
