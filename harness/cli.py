@@ -101,6 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", type=Path, default=Path("results"), help="results root folder")
     run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="one self-contained HTML page from run folders")
+    report.add_argument(
+        "runs",
+        nargs="*",
+        type=Path,
+        help="run folders, folders of runs, or pytest-benchmark JSON files (default: results/)",
+    )
+    report.add_argument(
+        "--out", type=Path, default=Path("results/report.html"), help="the HTML file"
+    )
+    report.set_defaults(func=cmd_report)
+
+    compare = sub.add_parser("compare", help="did anything get slower between two runs?")
+    compare.add_argument("base", type=Path, help="the base run folder")
+    compare.add_argument("new", type=Path, help="the new run folder")
+    compare.add_argument(
+        "--threshold", type=float, default=5.0, help="regression threshold in %% (default 5)"
+    )
+    compare.set_defaults(func=cmd_compare)
     return parser
 
 
@@ -312,8 +332,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def summary_table(rows: list[dict], title: str) -> Table:
-    """One line per cell: the numbers a user compares first."""
-    table = Table(title=title)
+    """One line per cell: the numbers a user compares first; reasons as a caption."""
+    table = Table(title=title, caption_justify="left")
     columns = (
         "model",
         "backend",
@@ -329,13 +349,17 @@ def summary_table(rows: list[dict], title: str) -> Table:
         "GMAC/s",
         "roofline",
         "rel_l2",
-        "reason",
+        "note",
     )
     for column in columns:
-        wrap = column == "reason"
-        table.add_column(column, no_wrap=not wrap, overflow="fold" if wrap else "ellipsis")
+        table.add_column(column, no_wrap=True)
+    notes = []
     for row in rows:
         ok = row["status"] == "ok"
+        note = ""
+        if row.get("reason"):
+            notes.append(f"[{len(notes) + 1}] {row['cell_id']}: {row['reason']}")
+            note = f"[{len(notes)}]"
         table.add_row(
             row["model"],
             row["backend"],
@@ -351,9 +375,69 @@ def summary_table(rows: list[dict], title: str) -> Table:
             f"{row['gmacs_per_s']:.1f}" if ok else "",
             f"{row['roofline_pct']:.0f}%" if ok and row.get("roofline_pct") else "",
             f"{row['rel_l2_err']:.1e}" if ok else "",
-            row.get("reason") or "",
+            note,
         )
+    table.caption = "\n".join(notes) or None
     return table
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report.html import render_report
+    from harness.report.load import load_runs, write_merged
+
+    paths = args.runs or [Path("results")]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise UsageError(f"mobilebench report: error: no such file or folder: {missing[0]}")
+    results, samples, envs, problems = load_runs(paths)
+    for problem in problems:
+        console.print(f"[yellow]skipped: {problem}", markup=False)
+    if results.empty:
+        raise UsageError(
+            f"mobilebench report: error: no runs found in {', '.join(map(str, paths))}"
+        )
+    out = render_report(results, samples, envs, args.out, problems=problems)
+    merged = write_merged(results, out.parent)
+    console.print(
+        f"{len(results)} cells from {len(envs)} runs -> {out} (merged: {merged[0].name}, "
+        f"{merged[1].name})"
+    )
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.report.compare import compare_rows, compare_runs, exit_code
+
+    if args.threshold <= 0:
+        raise UsageError("mobilebench compare: error: --threshold must be > 0")
+    try:
+        result = compare_runs(args.base, args.new, args.threshold)
+    except ValueError as exc:
+        raise UsageError(f"mobilebench compare: error: {exc}") from None
+    table = Table(title=f"{args.new} vs {args.base} (threshold {args.threshold:g}%)")
+    for column in ("cell", "verdict", "base p50 ms", "new p50 ms", "ratio", "95% CI", "flags"):
+        table.add_column(column, overflow="fold")
+    styles = {"regressed": "red", "broken": "red", "improved": "green", "fixed": "green"}
+    for row in compare_rows(result):
+        style = styles.get(row["verdict"], "")
+        table.add_row(
+            row["cell"],
+            f"[{style}]{row['verdict']}[/{style}]" if style else row["verdict"],
+            _fmt_num(row.get("base_p50_ms")),
+            _fmt_num(row.get("new_p50_ms")),
+            _fmt_num(row.get("ratio"), ".3f"),
+            f"{_fmt_num(row.get('ci95_low'), '.3f')}-{_fmt_num(row.get('ci95_high'), '.3f')}"
+            if row.get("ci95_low") is not None
+            else "",
+            "; ".join(row.get("flags") or []),
+        )
+    console.print(table)
+    console.print(", ".join(f"{n} {verdict}" for verdict, n in result.counts().items()))
+    return exit_code(result)
+
+
+def _fmt_num(value: float | None, spec: str = ".2f") -> str:
+    return "" if value is None or value != value else format(value, spec)
 
 
 def _quiet_frameworks() -> None:

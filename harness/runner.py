@@ -368,6 +368,8 @@ def flags(row: dict[str, Any], samples: list[float]) -> list[str]:
     factor, margin = THREAD_MARGIN
     if row["cpu_util"] > row["threads"] * factor + margin:
         found.append(f"used {row['cpu_util']:.1f} cores with --threads {row['threads']}")
+    if (row.get("roofline_pct") or 0) > 100:
+        found.append("above the GEMM peak: the peak was likely measured under load")
     if not ci_within(samples, TARGET_CI_PCT):
         found.append(f"noisy: 95% CI of the median wider than ±{TARGET_CI_PCT:g}%")
     return found

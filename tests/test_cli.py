@@ -104,3 +104,50 @@ def test_env_json(capsys):
     assert len(info["device_id"]) == 12
     assert info["device_name"]
     assert "versions" in info
+
+
+def _slowed_copy(run, dst, backend, factor):
+    """A copy of ``run`` whose raw samples for one backend are ``factor`` times slower."""
+    import csv
+    import shutil
+
+    shutil.copytree(run, dst)
+    with (run / "samples.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        if f"/{backend}/" in row["cell_id"]:
+            row["ms"] = str(float(row["ms"]) * factor)
+    with (dst / "samples.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return dst
+
+
+def test_compare_gate(tmp_path, capsys):
+    from runfolders import make_run
+
+    base = make_run(tmp_path / "base", noise=0.10, n=60)
+    assert main(["compare", str(base), str(base)]) == 0
+    slow = _slowed_copy(base, tmp_path / "slow", "tflite", 1.5)
+    capsys.readouterr()
+    assert main(["compare", str(base), str(slow)]) == 1
+    out = capsys.readouterr().out
+    regressed = [line for line in out.splitlines() if "│ regressed" in line]
+    assert len(regressed) == 2
+    assert all("/tflite/" in line for line in regressed)
+    assert "2 regressed" in out
+    assert main(["compare", str(tmp_path / "nope"), str(base)]) == 2
+
+
+def test_report_writes_one_page_and_the_merged_tables(tmp_path, capsys):
+    from runfolders import make_run
+
+    make_run(tmp_path / "results" / "a", run_id="20260301T101500", threads=1)
+    make_run(tmp_path / "results" / "b", run_id="20260301T111500", threads=2)
+    out = tmp_path / "page" / "report.html"
+    assert main(["report", str(tmp_path / "results"), "--out", str(out)]) == 0
+    assert "from 2 runs" in capsys.readouterr().out
+    assert out.is_file()
+    assert (out.parent / "results.csv").is_file()
+    assert main(["report", str(tmp_path / "missing")]) == 2

@@ -131,9 +131,9 @@ def test_depthwise_table_holds_ratios_computed_from_samples(
             run_id = run_key.rpartition("/")[2]
             expected[(run_id, backend)] = p50["standard_conv"] / p50["mobilenet_v2"]
     runner_rows = [r for r in rows if r["source"] == "mobilebench"]
-    assert {(r["run"], r["backend"]) for r in runner_rows} == set(expected)
+    assert {(r["run"], r["backend/mode"].split("/")[0]) for r in runner_rows} == set(expected)
     for row in runner_rows:
-        ratio = expected[(row["run"], row["backend"])]
+        ratio = expected[(row["run"], row["backend/mode"].split("/")[0])]
         assert float(row["latency ratio"]) == pytest.approx(ratio, rel=1e-9)
         assert float(row["MAC ratio"]) == pytest.approx(
             MACS["standard_conv"] / MACS["mobilenet_v2"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -162,6 +164,12 @@ def test_write_merged_round_trips(results_dir: Path, tmp_path: Path) -> None:
     assert len(rows) == len(results)
     assert rows[0]["version_torch"] in {"2.12.1", "2.13.0"}
     assert any(row["latency_ms_p50"] is None for row in rows)  # NaN -> null
+    # Merged files written inside results/ are not read back as a run.
+    write_merged(results, results_dir)
+    again, _, envs, problems = load_runs([results_dir])
+    assert problems == []
+    assert len(envs) == 3
+    assert len(again) == len(results)
 
 
 def test_pytest_benchmark_json_becomes_labelled_rows(results_dir: Path) -> None:
@@ -199,3 +207,16 @@ def test_key_tuple_matches_numbers_written_differently() -> None:
     a = {"model": "m", "width": 1, "resolution": "224", "backend": "b", "batch": 1.0}
     b = {"model": "m", "width": 1.0, "resolution": 224, "backend": "b", "batch": "1"}
     assert key_tuple(a) == key_tuple(b)
+
+
+def test_report_imports_no_ml_framework() -> None:
+    code = (
+        "import sys, harness.report.load, harness.report.html, harness.report.compare\n"
+        "banned = {'torch', 'tensorflow', 'keras', 'onnx', 'onnxruntime', 'coremltools',"
+        " 'ai_edge_litert'}\n"
+        "print(sorted(banned & set(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]"

@@ -155,4 +155,4 @@ def test_memory_shortfall_skips_with_a_reason(monkeypatch, tmp_path):
     monkeypatch.setenv("HARNESS_SYSROOT", str(tmp_path))
     assert memory_shortfall(14 * 2**20) is None  # MobileNetV2: fits
     reason = memory_shortfall(176 * 2**20)  # the standard-conv twin: does not
-    assert "needs about 928 MiB, only 700 MiB available" == reason
+    assert reason == "needs about 928 MiB, only 700 MiB available"

@@ -203,7 +203,7 @@ def _compare_cell(base: _Side, new: _Side, limit: float) -> CellChange:
     flags = _flags(base, new, limit)
     ratio = lo = hi = None
     if base.status == "ok" and new.status == "ok":
-        if base.samples and new.samples:
+        if base.samples and new.samples and base.p50:
             ratio, lo, hi = ratio_ci(base.samples, new.samples, n_boot=N_BOOT, seed=0)
             verdict = (
                 "regressed" if lo > 1.0 + limit else "improved" if hi < 1.0 - limit else "unchanged"

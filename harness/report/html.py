@@ -32,6 +32,14 @@ SECTIONS = (
 )
 #: Columns whose text may wrap; every other table cell stays on one line.
 WRAP_COLUMNS = frozenset({"reason", "settings"})
+#: The results-table columns that fit a printed page; the others are screen-only.
+PRINT_COLUMNS = frozenset(
+    (
+        *("device_name", "run_id", "source", "model", "backend", "mode", "batch", "threads"),
+        *("repeat", "status", "reason", "latency_ms_p50", "latency_ms_p90", "latency_ms_p99"),
+        *("n_iter", "peak_rss_mb", "roofline_pct"),
+    )
+)
 Format = Callable[[Any], str]
 Column = tuple[str, str, Format]
 
@@ -181,21 +189,15 @@ class _Page:
             if mine.empty:
                 parts.append(_note(f"{name or device_id}: no raw samples."))
                 continue
+            if mine["run_key"].nunique() > 1:  # one box per run, never pooled across runs
+                run_ids = mine["run_key"].str.rpartition("/")[2]
+                mine = mine.assign(label=mine["label"] + " · " + run_ids)
             svg = plots.latency_boxes(mine, name or device_id, self.colors)
             parts.append(self.figure(svg, f"Latency spread per cell on {name or device_id}"))
-        with_samples = set(zip(labelled["run_key"], labelled["cell_id"], strict=True))
-        missing = [
-            label
-            for label, key in zip(
-                self.cells["label"],
-                zip(self.cells["run_key"], self.cells["cell_id"], strict=True),
-                strict=True,
-            )
-            if key not in with_samples
-        ]
+        missing = len(self.cells) - len(labelled[["run_key", "cell_id"]].drop_duplicates())
         if missing:
             parts.append(
-                _note(f"{len(missing)} measured cell(s) have no raw samples and are not drawn.")
+                _note(f"{missing} measured cell(s) have no raw samples and are not drawn.")
             )
         return "\n".join(parts)
 
@@ -213,12 +215,14 @@ class _Page:
             "<em>Realised</em> is latency ratio ÷ MAC ratio: 100% means wall time scales "
             "with MACs.</p>"
         )
+        table["backend_mode"] = [
+            f"{b}/{m or '?'}" for b, m in zip(table["backend"], table["mode"], strict=True)
+        ]
         html_table = _table(
             table,
             [
                 ("device_name", "device", _str),
-                ("backend", "backend", _str),
-                ("mode", "mode", _str),
+                ("backend_mode", "backend/mode", _str),
                 ("batch", "batch", _int),
                 ("threads", "threads", _int),
                 ("dw_p50_ms", "mobilenet_v2 p50 (ms)", _ms),
@@ -291,6 +295,7 @@ class _Page:
             RESULT_COLUMNS,
             sortable=True,
             table_id="results-table",
+            print_columns=PRINT_COLUMNS,
             row_class=lambda row: f"status-{row['status']}",
         )
 
@@ -391,12 +396,8 @@ RESULT_COLUMNS: tuple[Column, ...] = (
     ("run_id", "run", _str),
     ("source", "source", _str),
     ("model", "model", _str),
-    ("width", "width", _formatter("{:g}")),
-    ("resolution", "res", _int),
     ("backend", "backend", _str),
-    ("backend_version", "version", _str),
     ("mode", "mode", _str),
-    ("precision", "precision", _str),
     ("batch", "batch", _int),
     ("threads", "threads", _int),
     ("repeat", "repeat", _int),
@@ -408,16 +409,22 @@ RESULT_COLUMNS: tuple[Column, ...] = (
     ("ci95", "median 95% CI (ms)", _str),
     ("n_iter", "n", _int),
     ("throughput_ips", "images/s", _num1),
-    ("load_ms", "load (ms)", _num1),
-    ("first_inference_ms", "first call (ms)", _ms),
     ("peak_rss_mb", "peak RSS (MB)", _num1),
     ("cpu_util", "CPU util", _num2),
+    ("roofline_pct", "roofline", _pct),
+    ("gmacs_per_s", "GMAC/s", _num1),
     ("macs", "MACs", _si),
     ("params", "params", _si),
-    ("gmacs_per_s", "GMAC/s", _num1),
-    ("roofline_pct", "roofline", _pct),
+    ("load_ms", "load (ms)", _num1),
+    ("first_inference_ms", "first call (ms)", _ms),
     ("rel_l2_err", "rel L2 err", _sci),
     ("top1_agree", "top-1 agree", _num2),
+    ("width", "width", _formatter("{:g}")),
+    ("resolution", "res", _int),
+    ("precision", "precision", _str),
+    ("backend_version", "version", _str),
+    ("governor", "governor", _str),
+    ("throttled", "throttled", _str),
 )
 ENV_COLUMNS: tuple[Column, ...] = (
     ("run_key", "run", _str),
@@ -492,10 +499,21 @@ def _table(
     sortable: bool = False,
     table_id: str | None = None,
     row_class: Callable[[Mapping[str, Any]], str] | None = None,
+    print_columns: frozenset[str] | None = None,
 ) -> str:
-    """An HTML table; cells carry ``data-v`` (the raw value) for sorting and for tests."""
+    """An HTML table; cells carry ``data-v`` (the raw value) for sorting and for tests.
+
+    With ``print_columns``, every other column is marked ``screen-only`` (hidden in print).
+    """
     columns = [c for c in columns if c[0] in frame.columns]
-    head = "".join(f"<th>{html.escape(title)}</th>" for _, title, _ in columns)
+
+    def classes(key: str) -> str:
+        names = ["wrap"] if key in WRAP_COLUMNS else []
+        if print_columns is not None and key not in print_columns:
+            names.append("screen-only")
+        return f' class="{" ".join(names)}"' if names else ""
+
+    head = "".join(f"<th{classes(key)}>{html.escape(title)}</th>" for key, title, _ in columns)
     body = []
     for row in frame.to_dict(orient="records"):
         cls = f' class="{html.escape(row_class(row))}"' if row_class else ""
@@ -503,8 +521,7 @@ def _table(
         for key, _, fmt in columns:
             value = row.get(key)
             raw = "" if _missing(value) else value
-            wrap = ' class="wrap"' if key in WRAP_COLUMNS else ""
-            cells.append(f'<td{wrap} data-v="{_esc(raw)}">{html.escape(fmt(value))}</td>')
+            cells.append(f'<td{classes(key)} data-v="{_esc(raw)}">{html.escape(fmt(value))}</td>')
         body.append(f"<tr{cls}>{''.join(cells)}</tr>")
     attrs = f' id="{table_id}"' if table_id else ""
     attrs += ' class="sortable"' if sortable else ""
@@ -534,13 +551,14 @@ section { margin: 26px 0; }
 table { border-collapse: collapse; font-size: 12.5px; margin: 6px 0 12px; }
 th, td { border: 1px solid var(--line); padding: 3px 7px; text-align: left; vertical-align: top;
   white-space: nowrap; }
-td.wrap { white-space: normal; min-width: 18em; max-width: 32em; }
+.wrap { white-space: normal; min-width: 18em; max-width: 32em; }
 th { background: var(--bg); white-space: nowrap; }
 td[data-v] { font-variant-numeric: tabular-nums; }
 table.sortable th { cursor: pointer; user-select: none; }
 table.sortable th[data-dir="asc"]::after { content: " \\25B2"; }
 table.sortable th[data-dir="desc"]::after { content: " \\25BC"; }
 tr.status-skipped td { color: var(--muted); background: #f4f4f4; }
+tr[class^="status-"] td { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
 tr.status-failed td, tr.status-timeout td { background: #fdecec; }
 dl.fingerprint { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px;
   margin: 4px 0 8px; font-size: 13px; }
@@ -551,14 +569,16 @@ figure svg { max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 12px; }
 ul.problems li { color: #9b1c1c; }
 @media print {
-  @page { margin: 12mm; }
+  @page { size: A4 landscape; margin: 10mm; }
   body { font-size: 10pt; }
   header { background: none; padding: 0 0 6px; }
   nav { display: none; }
   main { padding: 0; max-width: none; }
   .scroll { overflow: visible; }
   table { font-size: 7.5pt; }
-  th, td { white-space: normal; }
+  th, td { white-space: normal; padding: 2px 3px; }
+  .wrap { min-width: 0; }
+  .screen-only { display: none; }
   table.sortable th::after { content: none; }
   figure, tr, dl { break-inside: avoid; }
   h2, h3 { break-after: avoid; }

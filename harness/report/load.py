@@ -125,7 +125,11 @@ def load_runs(
 
 
 def write_merged(results: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``results`` as ``out_dir/results.csv`` and ``results.json``; return both paths."""
+    """Write ``results`` as ``out_dir/results.csv`` and ``results.json``; return both paths.
+
+    :func:`load_runs` recognises these files (by their ``run_key`` column) and
+    does not read them back as a run, so they may live under ``results/``.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out_dir / RESULTS_CSV, out_dir / RESULTS_JSON
     results.to_csv(csv_path, index=False)
@@ -178,19 +182,28 @@ def _discover(path: Path) -> Iterator[tuple[str, Path | str]]:
     if not path.is_dir():
         yield "problem", f"{path}: no such file or folder"
         return
-    if _is_run(path):
+    merged = _is_merged(path)
+    if not merged and _is_run(path):
         yield "run", path
         return
     subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not subdirs:
+    if not subdirs and not merged:
         yield "problem", f"{path}: not a run folder (no {RESULTS_CSV})"
-        return
     for sub in subdirs:
         yield from _discover(sub)
 
 
 def _is_run(folder: Path) -> bool:
     return (folder / RESULTS_CSV).is_file() or (folder / RESULTS_JSON).is_file()
+
+
+def _is_merged(folder: Path) -> bool:
+    """Whether results.csv here is :func:`write_merged` output (it has a run_key column)."""
+    try:
+        with (folder / RESULTS_CSV).open(newline="", encoding="utf-8") as fh:
+            return "run_key" in next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
 
 
 def _load_json(path: Path) -> _Run:

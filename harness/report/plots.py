@@ -94,7 +94,7 @@ def latency_boxes(samples: pd.DataFrame, device_name: str, colors: dict) -> str 
         .sort_values(["model", "p50"], ascending=[False, False])
     )
     data = [samples.loc[samples["label"] == label, "ms"].to_numpy() for label in order.index]
-    fig, ax = _figure(1.3 + 0.32 * len(order))
+    fig, ax = _figure(max(2.2, 1.0 + 0.34 * len(order)))
     with mpl.rc_context(_RC):
         boxes = ax.boxplot(
             data,
@@ -113,7 +113,7 @@ def latency_boxes(samples: pd.DataFrame, device_name: str, colors: dict) -> str 
         _log_axis(ax.xaxis)
         ax.set_title(_text(f"Latency spread per cell — {device_name}"))
         ax.set_xlabel("latency per call (ms, log scale); box = IQR, whiskers = p5-p95")
-        ax.set_ylabel("cell (model · backend/mode · batch, threads)")
+        ax.set_ylabel("cell")
     return to_svg(fig)
 
 

@@ -58,6 +58,8 @@ def read(path: Path) -> tuple[list[dict[str, Any]], pd.DataFrame, dict[str, Any]
         if not isinstance(bench, dict) or not isinstance(bench.get("stats"), dict):
             raise ValueError("a benchmark without 'stats'")
         row = benchmark_row(bench, env)
+        if row.get("model") is None or row.get("backend") is None:
+            continue  # not a model measurement (e.g. the timing loop's own overhead)
         row["cell_id"] = _unique(row["cell_id"], seen)
         rows.append(row)
         data_s = bench["stats"].get("data")
