@@ -9,7 +9,6 @@ framework is ever imported here.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from harness.measure.memory import parse_status_kb
 from harness.measure.threads import parse_physical_cores, physical_cores
+from harness.versions import distribution_versions
 
 log = logging.getLogger(__name__)
 
@@ -310,13 +310,7 @@ def operating_system() -> dict:
 
 def framework_versions() -> dict[str, str | None]:
     """Installed version of each framework distribution, None when absent."""
-    versions: dict[str, str | None] = {}
-    for dist in DISTRIBUTIONS:
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = None
-    return versions
+    return distribution_versions(DISTRIBUTIONS)
 
 
 def device_id(hw: dict) -> str:

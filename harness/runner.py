@@ -338,17 +338,7 @@ def derive(row: dict[str, Any], samples: list[float], peak_gmacs: float | None) 
     p50_s = stats.p50 / 1000
     gmacs = row["macs"] * row["batch"] / p50_s / 1e9 if p50_s > 0 else None
     return {
-        "latency_ms_mean": stats.mean,
-        "latency_ms_std": stats.std,
-        "latency_ms_min": stats.min,
-        "latency_ms_max": stats.max,
-        "latency_ms_p50": stats.p50,
-        "latency_ms_p90": stats.p90,
-        "latency_ms_p99": stats.p99,
-        "latency_ms_iqr": stats.iqr,
-        "latency_ms_ci95_low": stats.ci95_low,
-        "latency_ms_ci95_high": stats.ci95_high,
-        "n_iter": stats.n,
+        **stats.to_columns(),
         "throughput_ips": row["batch"] / p50_s if p50_s > 0 else None,
         "gmacs_per_s": gmacs,
         "roofline_pct": 100 * gmacs / peak_gmacs if gmacs and peak_gmacs else None,

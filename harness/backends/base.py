@@ -5,7 +5,6 @@ A backend never times itself: :mod:`harness.measure` wraps :meth:`Backend.run`.
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
@@ -13,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.exporters.base import Artifact
+from harness.versions import distribution_version
 
 
 class Backend(ABC):
@@ -45,10 +45,7 @@ class Backend(ABC):
 
     @classmethod
     def version(cls) -> str | None:
-        try:
-            return importlib.metadata.version(cls.distribution)
-        except importlib.metadata.PackageNotFoundError:
-            return None
+        return distribution_version(cls.distribution)
 
     @abstractmethod
     def load(self, artifact: Artifact, threads: int, options: dict[str, Any] | None = None) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -23,6 +22,7 @@ import numpy as np
 
 from harness.exporters.base import Artifact
 from harness.spec import ModelSpec
+from harness.versions import distribution_versions
 from harness.weights import make_weights, sample_input
 
 log = logging.getLogger(__name__)
@@ -66,13 +66,7 @@ FORMATS = ("pytorch", "keras", "onnx", "tflite", "coreml")
 
 
 def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
-    for dist in VERSIONED:
-        try:
-            found[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            found[dist] = None
-    return found
+    return distribution_versions(VERSIONED)
 
 
 def cache_root() -> Path:

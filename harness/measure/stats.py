@@ -38,6 +38,13 @@ class LatencyStats:
     def to_dict(self) -> dict[str, float | int]:
         return asdict(self)
 
+    def to_columns(self) -> dict[str, float | int]:
+        """The results-row columns: ``latency_ms_<stat>`` and ``n_iter``."""
+        return {
+            ("n_iter" if key == "n" else f"latency_ms_{key}"): value
+            for key, value in asdict(self).items()
+        }
+
 
 def median_ci_ranks(n: int) -> tuple[int, int]:
     """1-based ranks (j, k) of the order statistics bounding the median's 95% CI.
