@@ -261,8 +261,8 @@ def cmd_env(args: argparse.Namespace) -> int:
     table.add_column("value")
     for key, value in info.items():
         if isinstance(value, dict):
-            value = ", ".join(f"{k} {v}" for k, v in value.items() if v is not None)
-        table.add_row(key, "" if value is None else str(value))
+            value = ", ".join(f"{k} {v}" for k, v in value.items() if v is not None) or None
+        table.add_row(key, "[dim]not readable here[/dim]" if value is None else str(value))
     console.print(table)
     return 0
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from harness.measure.memory import parse_status_kb
-from harness.measure.threads import parse_physical_cores, physical_cores
+from harness.measure.threads import parse_physical_cores, physical_cores, thread_env
 from harness.versions import distribution_versions
 
 log = logging.getLogger(__name__)
@@ -346,4 +346,13 @@ def fingerprint() -> dict:
         **operating_system(),
         **sensors(),
         "versions": framework_versions(),
+        "thread_settings": thread_settings(),
+    }
+
+
+def thread_settings() -> dict[str, str | int | None]:
+    """The default thread count and the thread variables as this process sees them."""
+    return {
+        "default_threads": physical_cores(),
+        **{name: os.environ.get(name) for name in thread_env(1)},
     }

@@ -156,3 +156,34 @@ def test_memory_shortfall_skips_with_a_reason(monkeypatch, tmp_path):
     assert memory_shortfall(14 * 2**20) is None  # MobileNetV2: fits
     reason = memory_shortfall(176 * 2**20)  # the standard-conv twin: does not
     assert reason == "needs about 928 MiB, only 700 MiB available"
+
+
+def test_ctrl_c_ends_the_run_and_keeps_finished_rows(exported, tmp_path):
+    """A real SIGINT to `mobilebench run`: exit 130, finished rows on disk, no traceback."""
+    import signal
+    import subprocess
+    import time
+
+    exported("mobilenet_v2")
+    out = tmp_path / "results"
+    argv = [sys.executable, "-m", "harness", "run", "--models", "mobilenet_v2",
+            "--backends", "onnxruntime", "--threads", "1,2", "--batch", "1,2,4",
+            "--min-time", "1", "--target-ci", "0", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    results = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = list(out.glob("*/*/results.csv"))
+        if found and len(read_csv(found[0])) >= 1:
+            results = found[0]
+            break
+        time.sleep(0.2)
+    assert results is not None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    rows = read_csv(results)
+    assert 1 <= len(rows) < 6
+    assert all(r["status"] == "ok" for r in rows)
+    assert len(json.loads((results.parent / "results.json").read_text())) == len(rows)
