@@ -1,0 +1,101 @@
+"""Backends: registry, platform probes and skip reasons, and every runnable one end to end."""
+
+import sys
+
+import numpy as np
+import pytest
+
+from harness.backends import REGISTRY, get_backend
+from harness.backends.base import module_available, to_layout
+from harness.backends.coreml import COMPUTE_UNITS, NOT_MACOS, platform_available
+from harness.backends.onnxruntime import _PROVIDERS
+from harness.exporters.artifacts import artifact_from_entry, read_manifest
+from harness.parity import compare, parity_input, within_tolerance
+
+
+def test_registry_and_interface():
+    assert list(REGISTRY) == ["pytorch", "keras", "onnxruntime", "tflite", "coreml"]
+    for name, cls in REGISTRY.items():
+        assert cls.name == name
+        assert cls.layout in ("NCHW", "NHWC")
+        assert cls.modes
+        ok, reason = cls.available()
+        assert isinstance(ok, bool)
+        assert ok or reason
+
+
+def test_unknown_backend_and_plugins():
+    with pytest.raises(KeyError, match="unknown backend 'tvm'"):
+        get_backend("tvm")
+    assert get_backend("fake_backends:ZerosBackend").name == "zeros"
+    with pytest.raises(KeyError):
+        get_backend("fake_backends:not_a_backend")
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError, match="no mode 'turbo'"):
+        REGISTRY["onnxruntime"]("turbo")
+
+
+def test_layouts():
+    batch = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    assert to_layout(batch, "NHWC").shape == (2, 4, 5, 3)
+    assert to_layout(batch, "NHWC")[1, 2, 3, 0] == batch[1, 0, 2, 3]
+    assert to_layout(batch, "NCHW") is not None
+
+
+def test_module_probe_never_imports_or_raises():
+    assert module_available("json") == (True, "")
+    ok, reason = module_available("surely_not_a_module_xyz")
+    assert not ok
+    assert "not installed" in reason
+
+
+def test_coreml_runs_only_on_macos():
+    assert platform_available("linux") == (False, NOT_MACOS)
+    assert platform_available("win32") == (False, NOT_MACOS)
+    assert platform_available("darwin")[0] == module_available("coremltools")[0]
+    if sys.platform != "darwin":
+        assert REGISTRY["coreml"].available() == (False, NOT_MACOS)
+
+
+def test_coreml_modes_are_coremltools_compute_units():
+    ct = pytest.importorskip("coremltools")
+    assert set(COMPUTE_UNITS) == {"cpu_only", "cpu_and_gpu", "cpu_and_ne", "all"}
+    for member in COMPUTE_UNITS.values():
+        assert hasattr(ct.ComputeUnit, member)
+
+
+def test_platform_modes_report_why_not():
+    if sys.platform == "darwin":
+        pytest.skip("macOS has these modes")
+    ok, reason = REGISTRY["pytorch"].mode_available("mps")
+    assert (ok, "macOS" in reason) == (False, True)
+    ok, reason = REGISTRY["onnxruntime"].mode_available("coreml")
+    assert (ok, "macOS" in reason) == (False, True)
+    assert _PROVIDERS["coreml"][-1] == "CPUExecutionProvider"  # CPU fallback for unsupported ops
+
+
+RUNNABLE = [
+    (name, mode)
+    for name, cls in REGISTRY.items()
+    for mode in cls.modes
+    if name != "coreml" and mode not in ("mps", "coreml", "compile", "xla")
+]
+
+
+@pytest.mark.parametrize(("name", "mode"), RUNNABLE)
+def test_backend_reproduces_the_reference(exported, name, mode):
+    cls = REGISTRY[name]
+    if not cls.mode_available(mode)[0]:
+        pytest.skip(cls.mode_available(mode)[1])
+    folder = exported("mobilenet_v2")
+    manifest = read_manifest(folder)
+    backend = cls(mode)
+    backend.load(artifact_from_entry(folder, manifest["artifacts"][cls.artifact_format]), 1)
+    images = parity_input(manifest)
+    reference = np.load(folder / "reference.npy")
+    for rows in (slice(0, 1), slice(0, 8)):  # batch 1, then a resize to 8
+        out = backend.run(backend.prepare(images[rows]))
+        assert out.shape == (rows.stop, 1000)
+        assert within_tolerance(compare(reference[rows], out)), (name, mode)
