@@ -132,3 +132,52 @@ def test_loop_overhead_is_positive():
 def test_loop_overhead_rejects_zero_iterations():
     with pytest.raises(ValueError, match="n must be"):
         loop_overhead_ns(0)
+
+
+def test_first_output_is_the_cold_calls_result(clock):
+    calls = iter(range(100))
+
+    def call():
+        clock.ns += STEP_NS
+        return next(calls)
+
+    result = time_call(call, TimingConfig(warmup_iters=1, warmup_time_s=0, min_iters=2))
+    assert result.first_output == 0
+
+
+def test_ci_within():
+    assert timing.ci_within([10.0] * 30, 3.0)
+    assert not timing.ci_within([10.0, 20.0] * 15, 3.0)
+
+
+def test_target_ci_keeps_sampling_until_the_median_is_tight(clock):
+    """Noisy first samples, steady later: the loop runs past min_iters until the CI closes."""
+    durations = iter([STEP_NS, 3 * STEP_NS] * 10 + [2 * STEP_NS] * 1000)
+
+    def call():
+        clock.ns += next(durations)
+
+    config = TimingConfig(
+        warmup_time_s=0, warmup_iters=0, min_iters=10, min_time_s=0, max_time_s=1e6,
+        target_ci_pct=3.0,
+    )  # fmt: skip
+    result = time_call(call, config)
+    assert len(result.samples_ms) > 20
+    assert timing.ci_within(result.samples_ms, 3.0)
+    without = time_call(call, TimingConfig(warmup_time_s=0, warmup_iters=0, min_iters=10,
+                                           min_time_s=0, max_time_s=1e6))  # fmt: skip
+    assert len(without.samples_ms) == 10
+
+
+def test_target_ci_is_capped_by_max_time(clock):
+    def call():
+        call.n += 1
+        clock.ns += STEP_NS * (1 + call.n % 2)  # never settles
+
+    call.n = 0
+    config = TimingConfig(
+        warmup_time_s=0, warmup_iters=0, min_iters=5, min_time_s=0, max_time_s=5,
+        target_ci_pct=3.0,
+    )  # fmt: skip
+    result = time_call(call, config)
+    assert sum(result.samples_ms) / 1000 <= 5 + 0.25 + 1e-9
