@@ -3,7 +3,8 @@
 An export folder holds the artifacts, ``reference.npy`` (the PyTorch fp32 output
 on the fixed parity input) and ``manifest.json``. Folders live in the cache
 (``$MOBILEBENCH_CACHE``, default ``~/.cache/mobilebench``) under a key hashed from
-(spec, width, resolution, seed, framework versions); re-runs reuse them.
+(spec, width, resolution, seed, framework versions and the exporting code);
+re-runs reuse them.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from harness.weights import make_weights, sample_input
 
 log = logging.getLogger(__name__)
 
-#: Bump when an exporter changes what it writes, so cached folders are rebuilt.
-EXPORT_VERSION = 1
+#: Sources whose code decides what the exported files hold: a change rebuilds the cache.
+_SOURCES = ("architecture.py", "weights.py", "builders", "exporters")
 MANIFEST = "manifest.json"
 REFERENCE = "reference.npy"
 #: The parity input: this many seeded images.
@@ -78,10 +79,22 @@ def cache_key(spec: ModelSpec, seed: int) -> str:
         "spec": spec.to_dict(),
         "seed": seed,
         "versions": versions(),
-        "export_version": EXPORT_VERSION,
+        "sources": _source_digest(),
     }
     blob = json.dumps(payload, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _source_digest() -> str:
+    """sha256 over the harness code that builds and exports the models."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for name in _SOURCES:
+        path = root / name
+        for file in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            digest.update(file.relative_to(root).as_posix().encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()
 
 
 def cache_dir(spec: ModelSpec, seed: int) -> Path:
