@@ -1,0 +1,31 @@
+"""The fleet workflow: valid YAML, three platforms, the README's commands, results uploaded."""
+
+from pathlib import Path
+
+import pytest
+
+yaml = pytest.importorskip("yaml")
+
+WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "bench.yml"
+
+
+def test_three_platform_matrix_runs_tests_and_bench_and_uploads():
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    job = flow["jobs"]["bench"]
+    runners = {entry["name"]: entry["runs-on"] for entry in job["strategy"]["matrix"]["include"]}
+    assert set(runners) == {"linux-x86_64", "linux-arm64", "macos-arm64"}
+    assert runners["linux-arm64"].endswith("-arm")
+    assert runners["macos-arm64"].startswith("macos-")
+    commands = " ".join(step.get("run", "") for step in job["steps"])
+    assert "nox -s tests" in commands
+    assert "nox -s bench" in commands
+    uploads = [s for s in job["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert uploads[0]["with"]["path"] == "results/"
+
+
+def test_pi_runner_and_merged_report():
+    flow = yaml.safe_load(WORKFLOW.read_text())
+    assert "self-hosted" in flow["jobs"]["raspberry-pi"]["runs-on"]
+    report = flow["jobs"]["report"]
+    assert set(report["needs"]) == {"bench", "raspberry-pi"}
+    assert any("nox -s report" in step.get("run", "") for step in report["steps"])
