@@ -42,11 +42,11 @@ def test_overhead_below_one_percent_and_agreement_with_a_bare_loop(export_folder
     """Alternate blocks of the harness loop and a bare loop, so drift hits both alike."""
     name, backend, prepared = _fastest_backend(export_folder)
     call = lambda: backend.run(prepared)  # noqa: E731
-    config = TimingConfig(warmup_time_s=0.2, min_iters=50, min_time_s=0, max_time_s=10)
+    config = TimingConfig(warmup_time_s=0, warmup_iters=1, min_iters=25, min_time_s=0)
     harness, bare = [], []
-    for _ in range(6):
+    for _ in range(40):
         harness += time_call(call, config).samples_ms
-        for _ in range(50):
+        for _ in range(25):
             start = time.perf_counter()
             call()
             bare.append((time.perf_counter() - start) * 1000)

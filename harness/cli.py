@@ -262,7 +262,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     for key, value in info.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items() if v is not None) or None
-        table.add_row(key, "[dim]not readable here[/dim]" if value is None else str(value))
+        table.add_row(key, "[dim]-[/dim]" if value is None else str(value))
     console.print(table)
     return 0
 
