@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 
+from harness.isolation import quiet_frameworks
 from harness.measure.threads import apply_env, physical_cores
 
 THREADS = int(os.environ.get("MOBILEBENCH_THREADS", physical_cores()))
 apply_env(THREADS)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TQDM_DISABLE", "1")
+quiet_frameworks()
 
 import pytest  # noqa: E402
 

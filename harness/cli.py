@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import NoReturn
 from rich.console import Console
 from rich.table import Table
 
+from harness.isolation import quiet_frameworks
 from harness.spec import SpecError, load_spec
 
 EXIT_USAGE = 2
@@ -440,15 +440,8 @@ def _fmt_num(value: float | None, spec: str = ".2f") -> str:
     return "" if value is None or value != value else format(value, spec)
 
 
-def _quiet_frameworks() -> None:
-    """Keep framework start-up chatter out of the user's terminal."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    _quiet_frameworks()
+    quiet_frameworks()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -10,20 +10,17 @@ interrupted run keeps all it finished.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing as mp
-import os
 import secrets
-import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.cell import Cell
+from harness.isolation import in_child
 from harness.measure import conditions
 from harness.measure.stats import summarize
 from harness.measure.threads import thread_env
@@ -210,7 +207,7 @@ def _export_all(
     exports: dict[tuple[str, str], Path | str] = {}
     for name, formats in needed.items():
         report("phase", {"text": f"exporting {name}: {', '.join(sorted(formats))}"})
-        outcome = _in_child(
+        outcome = in_child(
             _export_job,
             (specs[name].to_dict(), sorted(formats), config.seed),
             timeout_s=EXPORT_TIMEOUT_S,
@@ -282,7 +279,7 @@ def _run_cell(
     if short:
         return {**row, "status": "skipped", "reason": short}, []
     before = conditions.snapshot()
-    outcome = _in_child(
+    outcome = in_child(
         _cell_job,
         (cell, export, config.timing),
         timeout_s=config.cell_timeout_s,
@@ -363,104 +360,3 @@ def flags(row: dict[str, Any], samples: list[float]) -> list[str]:
     if not ci_within(samples, TARGET_CI_PCT):
         found.append(f"noisy: 95% CI of the median wider than ±{TARGET_CI_PCT:g}%")
     return found
-
-
-# --- child processes --------------------------------------------------------------------
-
-
-def _in_child(
-    fn: Callable[..., Any],
-    args: tuple,
-    timeout_s: float,
-    env: dict[str, str],
-    log_path: Path,
-) -> dict[str, Any]:
-    """Run ``fn(*args)`` in a fresh spawned process; never raises for the child's faults.
-
-    Returns ``{"status": "ok", "result": ...}`` or ``{"status": "failed"|"timeout",
-    "reason": ...}``. KeyboardInterrupt ends the child and propagates.
-    """
-    ctx = mp.get_context("spawn")
-    receive, send = ctx.Pipe(duplex=False)
-    with _environment(env):
-        process = ctx.Process(target=_child_main, args=(send, fn, args, str(log_path)))
-        process.start()
-    send.close()
-    try:
-        if not receive.poll(timeout_s):
-            return {"status": "timeout", "reason": f"no result within {timeout_s:g} s"}
-        try:
-            message = receive.recv()
-        except EOFError:
-            process.join(10)
-            return {"status": "failed", "reason": _death_reason(process.exitcode)}
-        process.join(10)
-        return message
-    finally:
-        _end(process)
-        receive.close()
-
-
-def _child_main(send, fn: Callable[..., Any], args: tuple, log_path: str) -> None:
-    """Child entry point: quiet the terminal, run, send back plain data."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a run stops
-    _redirect_output(log_path)
-    try:
-        result = fn(*args)
-        message = {"status": "ok", "result": result}
-    except MemoryError:
-        message = {"status": "failed", "reason": "out of memory (MemoryError)"}
-    except BaseException as exc:
-        log.exception("cell failed")
-        message = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"[:500]}
-    send.send(message)
-    send.close()
-
-
-def _redirect_output(log_path: str) -> None:
-    """Framework chatter (C++ logs, progress bars) goes to the run's cells.log."""
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-
-
-def _death_reason(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "child process did not exit"
-    if exitcode < 0:
-        sig = signal.Signals(-exitcode)
-        if sig == signal.SIGKILL:
-            return "child killed by SIGKILL (likely out of memory)"
-        return f"child crashed with {sig.name}"
-    return f"child exited with code {exitcode} without a result"
-
-
-def _end(process) -> None:
-    if process.is_alive():
-        process.terminate()
-        process.join(5)
-    if process.is_alive():
-        process.kill()
-        process.join(5)
-
-
-@contextlib.contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
-    """Set ``env`` while a child is spawned (it inherits os.environ at start)."""
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    quiet = {"TF_CPP_MIN_LOG_LEVEL": "2", "TQDM_DISABLE": "1", "KERAS_BACKEND": "tensorflow"}
-    added = {k: v for k, v in quiet.items() if k not in os.environ}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        for key in added:
-            os.environ.pop(key, None)

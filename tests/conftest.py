@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TQDM_DISABLE", "1")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+from harness.isolation import quiet_frameworks
 
-SPECS = ("mobilenet_v2", "standard_conv", "mobilenet_v2_article")
+quiet_frameworks()
 
 
 @pytest.fixture(scope="session")
