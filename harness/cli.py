@@ -157,7 +157,13 @@ def cmd_macs(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from harness.exporters.artifacts import FORMATS, copy_export, export, read_manifest
+    from harness.exporters.artifacts import (
+        FORMATS,
+        copy_export,
+        export,
+        missing_requirements,
+        read_manifest,
+    )
     from harness.parity import check_export
 
     spec = load_spec(args.spec, args.width, args.resolution)
@@ -168,6 +174,10 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"mobilebench export: error: unknown format {unknown[0]!r}: "
             f"choose from {', '.join(FORMATS)}"
         )
+    for fmt in formats:
+        reason = missing_requirements(fmt)
+        if reason:
+            raise UsageError(f"mobilebench export: error: {reason}")
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"exporting {spec.name}", total=len(formats))
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cell import Cell
+from harness.exporters.artifacts import missing_requirements
 from harness.isolation import in_child
 from harness.measure import conditions
 from harness.measure.stats import summarize
@@ -202,7 +203,8 @@ def _export_all(
     needed: dict[str, set[str]] = {}
     for cell in cells:
         cls = get_backend(cell.backend)
-        if cls.mode_available(cell.mode)[0]:
+        runnable = cls.mode_available(cell.mode)[0]
+        if runnable and not missing_requirements(cls.artifact_format):
             needed.setdefault(cell.model, set()).add(cls.artifact_format)
     exports: dict[tuple[str, str], Path | str] = {}
     for name, formats in needed.items():
@@ -270,6 +272,9 @@ def _run_cell(
     }
     ok, reason = cls.mode_available(cell.mode)
     if not ok:
+        return {**row, "status": "skipped", "reason": reason}, []
+    reason = missing_requirements(cls.artifact_format)
+    if reason:
         return {**row, "status": "skipped", "reason": reason}, []
     export = exports.get((cell.model, cls.artifact_format))
     if not isinstance(export, Path):

@@ -89,3 +89,23 @@ def test_copy_export(exported, tmp_path):
     assert (out / "model.onnx").is_file()
     assert (out / "model.mlpackage").is_dir()
     assert np.load(out / "reference.npy").shape == (8, 1000)
+
+
+def test_missing_frameworks_are_named_with_their_extra(monkeypatch):
+    import importlib.util
+
+    from harness.exporters import artifacts
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        artifacts.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("torch", "onnxscript") else real(name, *a),
+    )
+    reason = artifacts.missing_requirements("onnx")
+    assert (
+        reason == "exporting onnx needs torch, onnxscript (pip install 'mobilebench[onnx,pytorch]')"
+    )
+    assert artifacts.missing_requirements("keras") is None
+    with pytest.raises(artifacts.MissingFramework, match="needs torch"):
+        export(load_spec("mobilenet_v2"), ["pytorch"])

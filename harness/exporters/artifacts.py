@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -64,6 +65,27 @@ def _exporters() -> dict[str, tuple[str, Callable[..., Artifact]]]:
 
 
 FORMATS = ("pytorch", "keras", "onnx", "tflite", "coreml")
+#: Python modules each format's exporter needs (and the pip extra that brings them).
+REQUIRES = {
+    "pytorch": (("torch",), "pytorch"),
+    "keras": (("tensorflow", "keras"), "keras"),
+    "onnx": (("torch", "onnx", "onnxscript"), "onnx,pytorch"),
+    "tflite": (("tensorflow", "ai_edge_litert"), "tflite"),
+    "coreml": (("torch", "coremltools"), "coreml,pytorch"),
+}
+
+
+def missing_requirements(fmt: str) -> str | None:
+    """Why ``fmt`` cannot be exported here (a one-line reason), or None when it can."""
+    modules, extra = REQUIRES[fmt]
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    return f"exporting {fmt} needs {', '.join(missing)} (pip install 'mobilebench[{extra}]')"
+
+
+class MissingFramework(RuntimeError):
+    """An export needs a framework that is not installed here."""
 
 
 def versions() -> dict[str, str | None]:
@@ -199,6 +221,10 @@ def export(
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ValueError(f"unknown format {unknown[0]!r}: choose from {', '.join(FORMATS)}")
+    for fmt in formats:
+        reason = missing_requirements(fmt)
+        if reason:
+            raise MissingFramework(reason)
     folder = cache_dir(spec, seed)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(folder) or _new_manifest(spec, seed)
