@@ -99,3 +99,14 @@ def test_backend_reproduces_the_reference(exported, name, mode):
         out = backend.run(backend.prepare(images[rows]))
         assert out.shape == (rows.stop, 1000)
         assert within_tolerance(compare(reference[rows], out)), (name, mode)
+
+
+def test_macos_modes_ask_the_runtime_on_macos(monkeypatch):
+    """On macOS the mode is as available as the runtime says (no Mac needed to test this)."""
+    cls = REGISTRY["onnxruntime"]
+    if not cls.available()[0]:
+        pytest.skip(cls.available()[1])
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.setattr(cls, "runtime_has", classmethod(lambda c, mode: (False, "no provider")))
+    assert cls.mode_available("coreml") == (False, "no provider")
+    assert cls.mode_available("cpu") == (True, "")

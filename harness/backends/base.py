@@ -6,6 +6,7 @@ A backend never times itself: :mod:`harness.measure` wraps :meth:`Backend.run`.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -38,10 +39,23 @@ class Backend(ABC):
         """Whether this backend can run here; never raises. Default: the module imports."""
         return module_available(cls.module)
 
+    #: Modes that exist only on macOS (Apple's accelerators), with what they need.
+    macos_modes: ClassVar[dict[str, str]] = {}
+
     @classmethod
     def mode_available(cls, mode: str) -> tuple[bool, str]:
-        """Whether one mode can run here (platform-specific modes override this)."""
-        return cls.available()
+        """Whether one mode can run here; a macOS-only mode elsewhere says why not."""
+        ok, reason = cls.available()
+        if ok and mode in cls.macos_modes:
+            if sys.platform != "darwin":
+                return False, f"{cls.macos_modes[mode]} exists only on macOS"
+            return cls.runtime_has(mode)
+        return ok, reason
+
+    @classmethod
+    def runtime_has(cls, mode: str) -> tuple[bool, str]:
+        """On macOS: whether the installed runtime offers a macOS-only mode."""
+        return True, ""
 
     @classmethod
     def version(cls) -> str | None:

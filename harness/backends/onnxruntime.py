@@ -5,8 +5,7 @@ Modes: ``cpu`` (default) and ``coreml`` (the CoreML execution provider, macOS).
 
 from __future__ import annotations
 
-import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -25,14 +24,10 @@ class OnnxRuntimeBackend(Backend):
     module = "onnxruntime"
     distribution = "onnxruntime"
     modes = ("cpu", "coreml")
+    macos_modes: ClassVar[dict[str, str]] = {"coreml": "the CoreML execution provider"}
 
     @classmethod
-    def mode_available(cls, mode: str) -> tuple[bool, str]:
-        ok, reason = cls.available()
-        if not ok or mode != "coreml":
-            return ok, reason
-        if sys.platform != "darwin":
-            return False, "the CoreML execution provider exists only on macOS"
+    def runtime_has(cls, mode: str) -> tuple[bool, str]:
         import onnxruntime as ort
 
         if "CoreMLExecutionProvider" not in ort.get_available_providers():

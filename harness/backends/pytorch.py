@@ -6,8 +6,7 @@ Modes: ``eager`` (default), ``compile`` (``torch.compile``, inductor), ``mps``
 
 from __future__ import annotations
 
-import sys
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -21,14 +20,10 @@ class PyTorchBackend(Backend):
     module = "torch"
     distribution = "torch"
     modes = ("eager", "compile", "mps")
+    macos_modes: ClassVar[dict[str, str]] = {"mps": "the mps device"}
 
     @classmethod
-    def mode_available(cls, mode: str) -> tuple[bool, str]:
-        ok, reason = cls.available()
-        if not ok or mode != "mps":
-            return ok, reason
-        if sys.platform != "darwin":
-            return False, "the mps device exists only on macOS"
+    def runtime_has(cls, mode: str) -> tuple[bool, str]:
         import torch
 
         if not torch.backends.mps.is_available():
