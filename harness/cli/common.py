@@ -1,0 +1,39 @@
+"""What every command shares: the console, the usage error and argument helpers."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from rich.console import Console
+
+console = Console()
+if not console.is_terminal:  # piped or captured: do not squeeze tables to 80 columns
+    console = Console(width=160)
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported in one line, exit code 2."""
+
+
+def csv_list(kind: Callable[[str], object]) -> Callable[[str], list]:
+    """An argparse type for comma-separated values of ``kind``."""
+
+    def parse(text: str) -> list:
+        try:
+            return [kind(item.strip()) for item in text.split(",") if item.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a comma-separated list: {text!r}") from None
+
+    return parse
+
+
+def add_spec_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", help="model name under models/ or a path to a .toml spec")
+    parser.add_argument("--width", type=float, help="width multiplier (overrides the spec)")
+    parser.add_argument("--resolution", type=int, help="input side in pixels (overrides the spec)")
+
+
+def fmt_num(value: float | None, spec: str = ".2f") -> str:
+    """A number for a table cell; empty when missing."""
+    return "" if value is None or value != value else format(value, spec)

@@ -1,0 +1,125 @@
+"""``mobilebench macs`` and ``mobilebench export``: what a spec costs, and its files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.table import Table
+
+from harness.cli.common import UsageError, add_spec_args, console, csv_list
+from harness.spec import load_spec
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's commands to the ``mobilebench`` parser."""
+    macs = sub.add_parser("macs", help="analytic MACs and parameters, per layer")
+    add_spec_args(macs)
+    macs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    macs.set_defaults(func=cmd_macs)
+
+    export = sub.add_parser("export", help="export a spec to every format and check parity")
+    add_spec_args(export)
+    export.add_argument(
+        "--formats", type=csv_list(str), help="comma-separated formats (default: all)"
+    )
+    export.add_argument("--out", type=Path, help="copy the artifacts and manifest.json here")
+    export.add_argument("--seed", type=int, default=0, help="weight seed (default 0)")
+    export.set_defaults(func=cmd_export)
+
+
+def cmd_macs(args: argparse.Namespace) -> int:
+    from harness.macs import count
+
+    counted = count(load_spec(args.spec, args.width, args.resolution))
+    if args.json:
+        print(json.dumps(counted.to_dict(), indent=2))
+        return 0
+    table = Table(title=f"{counted.model}  width {counted.width:g}  {counted.resolution}px")
+    for column in ("layer", "kind", "in (C,H,W)", "out (C,H,W)", "k", "s", "groups"):
+        table.add_column(column)
+    table.add_column("MACs", justify="right")
+    table.add_column("params", justify="right")
+    for row in counted.layers:
+        table.add_row(
+            row.name,
+            row.kind,
+            "x".join(map(str, row.in_shape)),
+            "x".join(map(str, row.out_shape)),
+            str(row.kernel or ""),
+            str(row.stride or ""),
+            str(row.groups),
+            f"{row.macs:,}",
+            f"{row.params:,}",
+        )
+    table.add_section()
+    table.add_row("total", "", "", "", "", "", "", f"{counted.macs:,}", f"{counted.params:,}")
+    console.print(table)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rich.progress import Progress
+
+    from harness.exporters.artifacts import (
+        FORMATS,
+        copy_export,
+        export,
+        missing_requirements,
+        read_manifest,
+    )
+    from harness.parity import check_export
+
+    spec = load_spec(args.spec, args.width, args.resolution)
+    formats = args.formats or list(FORMATS)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise UsageError(
+            f"mobilebench export: error: unknown format {unknown[0]!r}: "
+            f"choose from {', '.join(FORMATS)}"
+        )
+    for fmt in formats:
+        reason = missing_requirements(fmt)
+        if reason:
+            raise UsageError(f"mobilebench export: error: {reason}")
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"exporting {spec.name}", total=len(formats))
+
+        def advance(fmt: str) -> None:
+            progress.update(task, description=f"exporting {spec.name} -> {fmt}", advance=1)
+
+        folder = export(spec, formats, seed=args.seed, on_progress=advance)
+        progress.update(task, description=f"checking parity of {spec.name}", completed=len(formats))
+        check_export(folder)
+    if args.out:
+        folder = copy_export(folder, args.out, formats)
+    manifest = read_manifest(folder)
+    table = Table(title=f"{spec.name} -> {folder}")
+    for column in ("format", "file", "bytes", "parity", "rel_l2_err", "max_abs_err", "top1"):
+        table.add_column(column, justify="right" if column in ("bytes",) else "left")
+    worst = 0
+    for fmt in formats:
+        entry = manifest["artifacts"][fmt]
+        parity = entry.get("parity", {})
+        status = parity.get("status", "unchecked")
+        if status == "skipped" and fmt == "coreml":
+            mil = entry.get("mil", {})
+            status = f"skipped; MIL {'matches' if mil.get('matches_spec') else 'DIFFERS from'} spec"
+        if parity.get("status") in ("failed", "out_of_tolerance"):
+            worst = 1
+        table.add_row(
+            fmt,
+            entry["path"],
+            f"{entry['bytes']:,}",
+            status,
+            _fmt_err(parity.get("rel_l2_err")),
+            _fmt_err(parity.get("max_abs_err")),
+            _fmt_err(parity.get("top1_agree")),
+        )
+    console.print(table)
+    return worst
+
+
+def _fmt_err(value: float | None) -> str:
+    return "" if value is None else f"{value:.3g}"

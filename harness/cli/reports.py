@@ -1,0 +1,88 @@
+"""``mobilebench report`` and ``mobilebench compare``: pages to read and a regression gate."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.table import Table
+
+from harness.cli.common import UsageError, console, fmt_num
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's commands to the ``mobilebench`` parser."""
+    report = sub.add_parser("report", help="one self-contained HTML page from run folders")
+    report.add_argument(
+        "runs",
+        nargs="*",
+        type=Path,
+        help="run folders, folders of runs, or pytest-benchmark JSON files (default: results/)",
+    )
+    report.add_argument(
+        "--out", type=Path, default=Path("results/report.html"), help="the HTML file"
+    )
+    report.set_defaults(func=cmd_report)
+
+    compare = sub.add_parser("compare", help="did anything get slower between two runs?")
+    compare.add_argument("base", type=Path, help="the base run folder")
+    compare.add_argument("new", type=Path, help="the new run folder")
+    compare.add_argument(
+        "--threshold", type=float, default=5.0, help="regression threshold in %% (default 5)"
+    )
+    compare.set_defaults(func=cmd_compare)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report.html import render_report
+    from harness.report.load import load_runs, write_merged
+
+    paths = args.runs or [Path("results")]
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise UsageError(f"mobilebench report: error: no such file or folder: {missing[0]}")
+    results, samples, envs, problems = load_runs(paths)
+    for problem in problems:
+        console.print(f"[yellow]skipped: {problem}", markup=False)
+    if results.empty:
+        raise UsageError(
+            f"mobilebench report: error: no runs found in {', '.join(map(str, paths))}"
+        )
+    out = render_report(results, samples, envs, args.out, problems=problems)
+    merged = write_merged(results, out.parent)
+    console.print(
+        f"{len(results)} cells from {len(envs)} runs -> {out} (merged: {merged[0].name}, "
+        f"{merged[1].name})"
+    )
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.report.compare import compare_rows, compare_runs, exit_code
+
+    if args.threshold <= 0:
+        raise UsageError("mobilebench compare: error: --threshold must be > 0")
+    try:
+        result = compare_runs(args.base, args.new, args.threshold)
+    except ValueError as exc:
+        raise UsageError(f"mobilebench compare: error: {exc}") from None
+    table = Table(title=f"{args.new} vs {args.base} (threshold {args.threshold:g}%)")
+    for column in ("cell", "verdict", "base p50 ms", "new p50 ms", "ratio", "95% CI", "flags"):
+        table.add_column(column, overflow="fold")
+    styles = {"regressed": "red", "broken": "red", "improved": "green", "fixed": "green"}
+    for row in compare_rows(result):
+        style = styles.get(row["verdict"], "")
+        table.add_row(
+            row["cell"],
+            f"[{style}]{row['verdict']}[/{style}]" if style else row["verdict"],
+            fmt_num(row.get("base_p50_ms")),
+            fmt_num(row.get("new_p50_ms")),
+            fmt_num(row.get("ratio"), ".3f"),
+            f"{fmt_num(row.get('ci95_low'), '.3f')}-{fmt_num(row.get('ci95_high'), '.3f')}"
+            if row.get("ci95_low") is not None
+            else "",
+            "; ".join(row.get("flags") or []),
+        )
+    console.print(table)
+    console.print(", ".join(f"{n} {verdict}" for verdict, n in result.counts().items()))
+    return exit_code(result)

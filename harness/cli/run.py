@@ -1,0 +1,158 @@
+"""``mobilebench run``: the benchmark matrix, with a progress bar and a summary table."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.table import Table
+
+from harness.cli.common import UsageError, console, csv_list
+from harness.spec import load_spec
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's commands to the ``mobilebench`` parser."""
+    run = sub.add_parser("run", help="benchmark the model x backend matrix on this device")
+    run.add_argument("--models", type=csv_list(str), default=["mobilenet_v2", "standard_conv"])
+    run.add_argument("--backends", type=csv_list(str), help="comma-separated (default: all)")
+    run.add_argument(
+        "--modes", default="default", help="'default', 'all', or comma-separated mode names"
+    )
+    run.add_argument(
+        "--threads", type=csv_list(int), help="comma-separated (default: physical cores)"
+    )
+    run.add_argument("--batch", type=csv_list(int), default=[1], help="comma-separated batch sizes")
+    run.add_argument("--min-time", type=float, default=2.0, help="steady-loop seconds (min)")
+    run.add_argument("--max-time", type=float, default=15.0, help="steady-loop seconds (cap)")
+    run.add_argument("--min-iters", type=int, default=20, help="steady-loop samples (min)")
+    run.add_argument("--warmup-time", type=float, default=0.5, help="warm-up seconds")
+    run.add_argument(
+        "--target-ci",
+        type=float,
+        default=2.5,
+        help="go on past --min-time until the median's 95%% CI is within this %% (0: off)",
+    )
+    run.add_argument("--cell-timeout", type=float, default=300.0, help="seconds per cell")
+    run.add_argument("--repeat", type=int, default=1, help="run each cell K times, interleaved")
+    run.add_argument("--seed", type=int, default=0, help="weight seed (default 0)")
+    run.add_argument("--cooldown", type=float, default=0.0, help="seconds to pause between cells")
+    run.add_argument(
+        "--max-temp", type=float, help="before each cell, wait until the CPU is below this °C"
+    )
+    run.add_argument("--out", type=Path, default=Path("results"), help="results root folder")
+    run.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.backends import REGISTRY, get_backend
+    from harness.measure.threads import physical_cores
+    from harness.measure.timing import TimingConfig
+    from harness.runner import RunConfig, run
+
+    backends = args.backends or list(REGISTRY)
+    for name in backends:
+        try:
+            get_backend(name)
+        except (KeyError, ImportError) as exc:
+            raise UsageError(f"mobilebench run: error: {exc.args[0]}") from None
+    for name in args.models:
+        load_spec(name)  # SpecError -> one line, exit 2
+    numbers = {
+        "--threads": args.threads or [],
+        "--batch": args.batch,
+        "--min-iters": [args.min_iters],
+        "--repeat": [args.repeat],
+    }
+    for flag, values in numbers.items():
+        if any(v < 1 for v in values):
+            raise UsageError(f"mobilebench run: error: {flag} must be >= 1")
+    for flag, value in (
+        ("--min-time", args.min_time),
+        ("--max-time", args.max_time),
+        ("--cell-timeout", args.cell_timeout),
+        ("--warmup-time", args.warmup_time),
+        ("--target-ci", args.target_ci),
+    ):
+        if value < 0:
+            raise UsageError(f"mobilebench run: error: {flag} must be >= 0")
+    modes = args.modes if args.modes in ("default", "all") else csv_list(str)(args.modes)
+    config = RunConfig(
+        models=args.models,
+        backends=backends,
+        threads=args.threads or [physical_cores()],
+        batches=args.batch,
+        modes=modes,
+        timing=TimingConfig(
+            warmup_time_s=args.warmup_time,
+            min_iters=args.min_iters,
+            min_time_s=args.min_time,
+            max_time_s=max(args.max_time, args.min_time),
+            target_ci_pct=args.target_ci or None,
+        ),
+        cell_timeout_s=args.cell_timeout,
+        out=args.out,
+        seed=args.seed,
+        repeat=args.repeat,
+        cooldown_s=args.cooldown,
+        max_temp_c=args.max_temp,
+    )
+    from harness.cli.progress import RunProgress
+
+    with RunProgress(console) as progress:
+        state = run(config, progress.report)
+    console.print(summary_table(state.rows, f"{state.folder}"))
+    if state.interrupted:
+        console.print(f"[yellow]interrupted: {len(state.rows)} of {state.total} cells kept")
+        return 130
+    return 0
+
+
+def summary_table(rows: list[dict], title: str) -> Table:
+    """One line per cell: the numbers a user compares first; reasons as a caption."""
+    table = Table(title=title, caption_justify="left")
+    columns = (
+        "model",
+        "backend",
+        "mode",
+        "batch",
+        "threads",
+        "status",
+        "p50 ms",
+        "p90 ms",
+        "CI95 ms",
+        "cpu",
+        "peak MB",
+        "GMAC/s",
+        "roofline",
+        "rel_l2",
+        "note",
+    )
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    notes = []
+    for row in rows:
+        ok = row["status"] == "ok"
+        note = ""
+        if row.get("reason"):
+            notes.append(f"[{len(notes) + 1}] {row['cell_id']}: {row['reason']}")
+            note = f"[{len(notes)}]"
+        table.add_row(
+            row["model"],
+            row["backend"],
+            row["mode"],
+            str(row["batch"]),
+            str(row["threads"]),
+            row["status"],
+            f"{row['latency_ms_p50']:.2f}" if ok else "",
+            f"{row['latency_ms_p90']:.2f}" if ok else "",
+            f"{row['latency_ms_ci95_low']:.2f}-{row['latency_ms_ci95_high']:.2f}" if ok else "",
+            f"{row['cpu_util']:.2f}" if ok else "",
+            f"{row['peak_rss_mb']:.0f}" if ok else "",
+            f"{row['gmacs_per_s']:.1f}" if ok else "",
+            f"{row['roofline_pct']:.0f}%" if ok and row.get("roofline_pct") else "",
+            f"{row['rel_l2_err']:.1e}" if ok else "",
+            note,
+        )
+    table.caption = "\n".join(notes) or None
+    return table
