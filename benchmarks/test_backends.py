@@ -6,7 +6,7 @@ import pytest
 from conftest import MODELS, THREADS
 
 from harness.backends import REGISTRY
-from harness.exporters.artifacts import artifact_from_entry, read_manifest
+from harness.exporters.artifacts import artifact_in, read_manifest
 from harness.macs import count
 from harness.parity import compare, parity_input, within_tolerance
 from harness.spec import load_spec
@@ -26,7 +26,7 @@ def test_latency(benchmark, device, export_folder, model, backend_name):
     folder = export_folder(model, cls.artifact_format)
     manifest = read_manifest(folder)
     backend = cls()
-    backend.load(artifact_from_entry(folder, manifest["artifacts"][cls.artifact_format]), THREADS)
+    backend.load(artifact_in(folder, cls.artifact_format, manifest), THREADS)
     batch = parity_input(manifest)[:1]
     prepared = backend.prepare(batch)
 

@@ -18,7 +18,7 @@ from harness.measure.timing import TimingConfig, loop_overhead_ns, time_call
 
 def _fastest_backend(export_folder):
     from harness.backends import REGISTRY
-    from harness.exporters.artifacts import artifact_from_entry, read_manifest
+    from harness.exporters.artifacts import artifact_in, read_manifest
     from harness.parity import parity_input
 
     for name in ("tflite", "onnxruntime"):
@@ -27,8 +27,7 @@ def _fastest_backend(export_folder):
             folder = export_folder("mobilenet_v2", cls.artifact_format)
             manifest = read_manifest(folder)
             backend = cls()
-            entry = manifest["artifacts"][cls.artifact_format]
-            backend.load(artifact_from_entry(folder, entry), THREADS)
+            backend.load(artifact_in(folder, cls.artifact_format, manifest), THREADS)
             return name, backend, backend.prepare(parity_input(manifest)[:1])
     pytest.skip("neither tflite nor onnxruntime is installed")
 

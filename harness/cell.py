@@ -44,7 +44,7 @@ def measure_cell(cell: Cell, export_dir: Path, timing: TimingConfig) -> dict[str
     import numpy as np
 
     from harness.backends import get_backend
-    from harness.exporters.artifacts import REFERENCE, artifact_from_entry, read_manifest
+    from harness.exporters.artifacts import REFERENCE, artifact_in, read_manifest
     from harness.parity import compare, parity_input
 
     cls = get_backend(cell.backend)
@@ -59,7 +59,7 @@ def measure_cell(cell: Cell, export_dir: Path, timing: TimingConfig) -> dict[str
 
     backend = cls(cell.mode)
     manifest = read_manifest(export_dir)
-    artifact = artifact_from_entry(export_dir, manifest["artifacts"][cls.artifact_format])
+    artifact = artifact_in(export_dir, cls.artifact_format, manifest)
     start = time.perf_counter_ns()
     backend.load(artifact, cell.threads)
     load_ms = (time.perf_counter_ns() - start) / 1e6

@@ -13,12 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.exporters.artifacts import (
-    REFERENCE,
-    artifact_from_entry,
-    read_manifest,
-    write_manifest,
-)
+from harness.exporters.artifacts import REFERENCE, artifact_in, read_manifest, write_manifest
+from harness.exporters.base import Artifact
 from harness.spec import spec_from_dict
 from harness.weights import sample_input
 
@@ -55,11 +51,10 @@ def backend_for(fmt: str):
     raise KeyError(f"no backend consumes format {fmt!r}")
 
 
-def run_artifact(folder: Path, fmt: str, batch: np.ndarray, threads: int = 1) -> np.ndarray:
+def run_artifact(artifact: Artifact, batch: np.ndarray, threads: int = 1) -> np.ndarray:
     """Load one artifact with its backend's default mode and run ``batch`` (NCHW)."""
-    entry = read_manifest(folder)["artifacts"][fmt]
-    backend = backend_for(fmt)()
-    backend.load(artifact_from_entry(folder, entry), threads)
+    backend = backend_for(artifact.format)()
+    backend.load(artifact, threads)
     return backend.run(backend.prepare(batch))
 
 
@@ -75,7 +70,7 @@ def check_export(folder: Path, threads: int = 1) -> dict[str, dict[str, Any]]:
     batch = parity_input(manifest)
     results: dict[str, dict[str, Any]] = {}
     for fmt, entry in manifest["artifacts"].items():
-        results[fmt] = _check_one(folder, fmt, batch, reference, threads)
+        results[fmt] = _check_one(artifact_in(folder, fmt, manifest), batch, reference, threads)
         entry["parity"] = results[fmt]
     if "coreml" in manifest["artifacts"]:
         manifest["artifacts"]["coreml"]["mil"] = _coreml_mil(folder, manifest)
@@ -84,16 +79,16 @@ def check_export(folder: Path, threads: int = 1) -> dict[str, dict[str, Any]]:
 
 
 def _check_one(
-    folder: Path, fmt: str, batch: np.ndarray, reference: np.ndarray, threads: int
+    artifact: Artifact, batch: np.ndarray, reference: np.ndarray, threads: int
 ) -> dict[str, Any]:
-    cls = backend_for(fmt)
+    cls = backend_for(artifact.format)
     ok, reason = cls.available()
     if not ok:
         return {"status": "skipped", "reason": reason, "backend": cls.name}
     try:
-        output = run_artifact(folder, fmt, batch, threads)
+        output = run_artifact(artifact, batch, threads)
     except Exception as exc:  # a broken artifact is a result, not a crash
-        log.exception("parity run of %s failed", fmt)
+        log.exception("parity run of %s failed", artifact.format)
         return {"status": "failed", "reason": f"{type(exc).__name__}: {exc}", "backend": cls.name}
     errors = compare(reference, output)
     status = "ok" if within_tolerance(errors) else "out_of_tolerance"

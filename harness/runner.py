@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.cell import Cell
+from harness.cell import Cell, measure_cell
 from harness.exporters.artifacts import missing_requirements
 from harness.isolation import in_child
 from harness.measure import conditions
@@ -203,8 +203,7 @@ def _export_all(
     needed: dict[str, set[str]] = {}
     for cell in cells:
         cls = get_backend(cell.backend)
-        runnable = cls.mode_available(cell.mode)[0]
-        if runnable and not missing_requirements(cls.artifact_format):
+        if not skip_reason(cls, cell.mode):
             needed.setdefault(cell.model, set()).add(cls.artifact_format)
     exports: dict[tuple[str, str], Path | str] = {}
     for name, formats in needed.items():
@@ -233,17 +232,13 @@ def _export_job(spec_dict: dict[str, Any], formats: list[str], seed: int) -> dic
 
     spec = spec_from_dict(spec_dict)
     errors: dict[str, str] = {}
-    folder = None
+    folder = None  # stays None only when every format failed, and then nobody reads it
     for fmt in formats:
         try:
             folder = export(spec, [fmt], seed=seed)
         except Exception as exc:
             log.exception("export of %s to %s failed", spec.name, fmt)
             errors[fmt] = f"{type(exc).__name__}: {exc}"
-    if folder is None:
-        from harness.exporters.artifacts import cache_dir
-
-        folder = cache_dir(spec, seed)
     return {"folder": str(folder), "errors": errors}
 
 
@@ -270,10 +265,7 @@ def _run_cell(
         "macs": counted.macs,
         "params": counted.params,
     }
-    ok, reason = cls.mode_available(cell.mode)
-    if not ok:
-        return {**row, "status": "skipped", "reason": reason}, []
-    reason = missing_requirements(cls.artifact_format)
+    reason = skip_reason(cls, cell.mode)
     if reason:
         return {**row, "status": "skipped", "reason": reason}, []
     export = exports.get((cell.model, cls.artifact_format))
@@ -285,7 +277,7 @@ def _run_cell(
         return {**row, "status": "skipped", "reason": short}, []
     before = conditions.snapshot()
     outcome = in_child(
-        _cell_job,
+        measure_cell,
         (cell, export, config.timing),
         timeout_s=config.cell_timeout_s,
         env=thread_env(cell.threads),
@@ -310,6 +302,12 @@ def _run_cell(
     return row, samples
 
 
+def skip_reason(cls, mode: str) -> str | None:
+    """Why a backend's mode cannot run here: the mode itself, or exporting its artifact."""
+    ok, reason = cls.mode_available(mode)
+    return reason if not ok else missing_requirements(cls.artifact_format)
+
+
 def memory_shortfall(artifact_bytes: int | None) -> str | None:
     """A skip reason when the device clearly lacks the memory to load the artifact."""
     available = conditions.available_memory_mb()
@@ -326,12 +324,6 @@ def _artifact_bytes(folder: Path, fmt: str) -> int | None:
 
     entry = read_manifest(folder).get("artifacts", {}).get(fmt)
     return entry["bytes"] if entry else None
-
-
-def _cell_job(cell: Cell, export_dir: Path, timing: TimingConfig) -> dict[str, Any]:
-    from harness.cell import measure_cell
-
-    return measure_cell(cell, export_dir, timing)
 
 
 def derive(row: dict[str, Any], samples: list[float], peak_gmacs: float | None) -> dict[str, Any]:

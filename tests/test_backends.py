@@ -9,7 +9,7 @@ from harness.backends import REGISTRY, get_backend
 from harness.backends.base import module_available, to_layout
 from harness.backends.coreml import COMPUTE_UNITS, NOT_MACOS, platform_available
 from harness.backends.onnxruntime import _PROVIDERS
-from harness.exporters.artifacts import artifact_from_entry, read_manifest
+from harness.exporters.artifacts import artifact_in, read_manifest
 from harness.parity import compare, parity_input, within_tolerance
 
 
@@ -92,7 +92,7 @@ def test_backend_reproduces_the_reference(exported, name, mode):
     folder = exported("mobilenet_v2")
     manifest = read_manifest(folder)
     backend = cls(mode)
-    backend.load(artifact_from_entry(folder, manifest["artifacts"][cls.artifact_format]), 1)
+    backend.load(artifact_in(folder, cls.artifact_format, manifest), 1)
     images = parity_input(manifest)
     reference = np.load(folder / "reference.npy")
     for rows in (slice(0, 1), slice(0, 8)):  # batch 1, then a resize to 8

@@ -154,8 +154,9 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     tmp.replace(folder / MANIFEST)
 
 
-def artifact_from_entry(folder: Path, entry: dict[str, Any]) -> Artifact:
-    """The :class:`Artifact` a manifest entry describes (paths are relative to folder)."""
+def artifact_in(folder: Path, fmt: str, manifest: dict[str, Any] | None = None) -> Artifact:
+    """The :class:`Artifact` of ``fmt`` in an export folder (paths are relative to it)."""
+    entry = (manifest or read_manifest(folder))["artifacts"][fmt]
     return Artifact(
         format=entry["format"],
         path=folder / entry["path"],
