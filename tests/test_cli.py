@@ -89,6 +89,7 @@ def test_backends_json(capsys):
         (["run", "--threads", "0"], "--threads must be >= 1"),
         (["run", "--batch", "x"], "--batch"),
         (["run", "--min-time", "-1"], "--min-time must be >= 0"),
+        (["run", "--cooldown", "-5"], "--cooldown must be >= 0"),
     ],
 )
 def test_run_rejects_bad_input_before_running(capsys, argv, needle, tmp_path):

@@ -73,6 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         ("--cell-timeout", args.cell_timeout),
         ("--warmup-time", args.warmup_time),
         ("--target-ci", args.target_ci),
+        ("--cooldown", args.cooldown),
     ):
         if value < 0:
             raise UsageError(f"mobilebench run: error: {flag} must be >= 0")
