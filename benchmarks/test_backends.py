@@ -25,8 +25,8 @@ def test_latency(benchmark, device, export_folder, model, backend_name):
     cls = REGISTRY[backend_name]
     folder = export_folder(model, cls.artifact_format)
     manifest = read_manifest(folder)
-    backend = cls()
-    backend.load(artifact_in(folder, cls.artifact_format, manifest), THREADS)
+    backend = cls(threads=THREADS)
+    backend.load(artifact_in(folder, cls.artifact_format, manifest=manifest))
     batch = parity_input(manifest)[:1]
     prepared = backend.prepare(batch)
 

@@ -26,8 +26,8 @@ def _fastest_backend(export_folder):
         if cls.available()[0]:
             folder = export_folder("mobilenet_v2", cls.artifact_format)
             manifest = read_manifest(folder)
-            backend = cls()
-            backend.load(artifact_in(folder, cls.artifact_format, manifest), THREADS)
+            backend = cls(threads=THREADS)
+            backend.load(artifact_in(folder, cls.artifact_format, manifest=manifest))
             return name, backend, backend.prepare(parity_input(manifest)[:1])
     pytest.skip("neither tflite nor onnxruntime is installed")
 

@@ -1,9 +1,10 @@
 """One cell, measured inside its own fresh process (the child side of the runner).
 
-The phases follow DESIGN.md: import the framework (``import_ms``, then
-``rss_baseline_mb``), load the artifact (``load_ms``, ``rss_load_mb``), the cold
-first call (``first_inference_ms``, whose output is checked against the PyTorch
-fp32 reference), warm-up, the steady loop, and the child's peak RSS. Everything
+The phases follow the measurement definitions in docs/architecture.md: import
+the framework and pin its threads (``import_ms``, then ``rss_baseline_mb``), load
+the artifact (``load_ms``, ``rss_load_mb``), the cold first call
+(``first_inference_ms``, whose output is checked against the PyTorch fp32
+reference), warm-up, the steady loop, and the child's peak RSS. Everything
 returned is plain data.
 """
 
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.measure import memory
-from harness.measure.threads import configure_tensorflow, configure_torch
 from harness.measure.timing import TimingConfig, time_call
 
 
@@ -50,18 +50,14 @@ def measure_cell(cell: Cell, export_dir: Path, timing: TimingConfig) -> dict[str
     cls = get_backend(cell.backend)
     start = time.perf_counter_ns()
     importlib.import_module(cls.module)
-    if cls.module == "torch":
-        configure_torch(cell.threads)
-    elif cls.module == "keras":
-        configure_tensorflow(cell.threads)
+    backend = cls(cell.mode, cell.threads)
     import_ms = (time.perf_counter_ns() - start) / 1e6
     rss_baseline = memory.rss_mb()
 
-    backend = cls(cell.mode)
     manifest = read_manifest(export_dir)
-    artifact = artifact_in(export_dir, cls.artifact_format, manifest)
+    artifact = artifact_in(export_dir, cls.artifact_format, cell.precision, manifest)
     start = time.perf_counter_ns()
-    backend.load(artifact, cell.threads)
+    backend.load(artifact)
     load_ms = (time.perf_counter_ns() - start) / 1e6
     rss_load = memory.rss_mb()
 
@@ -71,8 +67,12 @@ def measure_cell(cell: Cell, export_dir: Path, timing: TimingConfig) -> dict[str
     rows = np.arange(cell.batch) % images.shape[0]
     prepared = backend.prepare(images[rows])
     result = time_call(lambda: backend.run(prepared), timing)
-    reference = np.load(export_dir / REFERENCE)[rows]
-    errors = compare(reference, np.asarray(result.first_output))
+    reference_path = export_dir / REFERENCE
+    errors = (
+        compare(np.load(reference_path)[rows], np.asarray(result.first_output))
+        if reference_path.is_file()
+        else {}
+    )
 
     return {
         "import_ms": import_ms,

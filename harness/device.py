@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.formats import distributions
 from harness.measure.memory import parse_status_kb
 from harness.measure.threads import parse_physical_cores, physical_cores, thread_env
 from harness.versions import distribution_versions
@@ -25,17 +26,8 @@ from harness.versions import distribution_versions
 log = logging.getLogger(__name__)
 
 SYSROOT_ENV = "HARNESS_SYSROOT"
-DISTRIBUTIONS = (
-    "torch",
-    "tensorflow",
-    "keras",
-    "onnx",
-    "onnxruntime",
-    "coremltools",
-    "ai-edge-litert",
-    "numpy",
-    "pandas",
-)
+#: Distributions whose versions env.json records: every format's, and the report's pandas.
+DISTRIBUTIONS = (*distributions(), "pandas")
 MAC_SYSCTL_KEYS = (
     "machdep.cpu.brand_string",
     "hw.model",

@@ -107,22 +107,10 @@ def tflite_macs(path: Path) -> int:
 
 def coreml_macs(path: Path) -> int:
     """From the Core ML program's conv/linear weight shapes and output sizes (batch 1)."""
-    import coremltools as ct
+    from harness.exporters.coreml import mil_ops
 
-    mlspec = ct.utils.load_spec(str(path))
-    function = mlspec.mlProgram.functions["main"]
-    block = function.block_specializations[function.opset]
-    shapes: dict[str, tuple[int, ...]] = {}
-    total = 0
-    for op in block.operations:
-        for output in op.outputs:
-            dims = output.type.tensorType.dimensions
-            # A flexible (batch) dimension has no constant size: count one image.
-            shapes[output.name] = tuple(
-                d.constant.size if d.HasField("constant") else 1 for d in dims
-            )
-        if op.type in ("conv", "linear"):
-            weight = shapes[op.inputs["weight"].arguments[0].name]
-            out = shapes[op.outputs[0].name]
-            total += math.prod(out) * math.prod(weight[1:])
-    return total
+    return sum(
+        math.prod(op.output_shape) * math.prod(op.weight_shape[1:])
+        for op in mil_ops(path)
+        if op.weight_shape is not None
+    )

@@ -8,6 +8,7 @@ records the result in the export folder's manifest.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 #: An artifact is in tolerance when rel_l2_err is below this and every top-1 agrees.
 REL_L2_TOLERANCE = 1e-4
+NO_REFERENCE = "no PyTorch fp32 reference to compare with (its export failed)"
 
 
 def compare(reference: np.ndarray, output: np.ndarray) -> dict[str, float]:
@@ -53,8 +55,8 @@ def backend_for(fmt: str):
 
 def run_artifact(artifact: Artifact, batch: np.ndarray, threads: int = 1) -> np.ndarray:
     """Load one artifact with its backend's default mode and run ``batch`` (NCHW)."""
-    backend = backend_for(artifact.format)()
-    backend.load(artifact, threads)
+    backend = backend_for(artifact.format)(threads=threads)
+    backend.load(artifact)
     return backend.run(backend.prepare(batch))
 
 
@@ -63,26 +65,36 @@ def parity_input(manifest: dict[str, Any]) -> np.ndarray:
     return sample_input(spec, manifest["parity_input"]["batch"], manifest["parity_input"]["seed"])
 
 
-def check_export(folder: Path, threads: int = 1) -> dict[str, dict[str, Any]]:
-    """Run every artifact on the parity input; write and return each one's parity."""
+def check_export(
+    folder: Path, formats: Iterable[str] | None = None, threads: int = 1
+) -> dict[str, dict[str, Any]]:
+    """Run each artifact of ``formats`` (default: all in the folder) on the parity input.
+
+    Each one's parity goes into the manifest and is returned; without the
+    reference (its PyTorch export failed) parity is ``skipped`` with that reason.
+    """
     manifest = read_manifest(folder)
-    reference = np.load(folder / REFERENCE)
+    names = list(manifest["artifacts"] if formats is None else formats)
+    reference = np.load(folder / REFERENCE) if (folder / REFERENCE).is_file() else None
     batch = parity_input(manifest)
     results: dict[str, dict[str, Any]] = {}
-    for fmt, entry in manifest["artifacts"].items():
-        results[fmt] = _check_one(artifact_in(folder, fmt, manifest), batch, reference, threads)
-        entry["parity"] = results[fmt]
-    if "coreml" in manifest["artifacts"]:
+    for fmt in names:
+        artifact = artifact_in(folder, fmt, manifest=manifest)
+        results[fmt] = _check_one(artifact, batch, reference, threads)
+        manifest["artifacts"][fmt]["parity"] = results[fmt]
+    if "coreml" in names:
         manifest["artifacts"]["coreml"]["mil"] = _coreml_mil(folder, manifest)
     write_manifest(folder, manifest)
     return results
 
 
 def _check_one(
-    artifact: Artifact, batch: np.ndarray, reference: np.ndarray, threads: int
+    artifact: Artifact, batch: np.ndarray, reference: np.ndarray | None, threads: int
 ) -> dict[str, Any]:
     cls = backend_for(artifact.format)
     ok, reason = cls.available()
+    if reference is None:
+        ok, reason = False, NO_REFERENCE
     if not ok:
         return {"status": "skipped", "reason": reason, "backend": cls.name}
     try:

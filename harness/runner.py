@@ -20,31 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from harness.cell import Cell, measure_cell
-from harness.exporters.artifacts import missing_requirements
+from harness.exporters.artifacts import read_manifest
+from harness.formats import get_format
 from harness.isolation import in_child
 from harness.measure import conditions
-from harness.measure.stats import summarize
+from harness.measure.peak import device_peaks, peak_for
 from harness.measure.threads import thread_env
-from harness.measure.timing import TimingConfig, ci_within
-from harness.parity import within_tolerance
+from harness.measure.timing import TimingConfig
 from harness.results import RunWriter, cell_id
+from harness.rows import derive, flags, memory_shortfall, skip_reason
 from harness.spec import ModelSpec, load_spec
 
 log = logging.getLogger(__name__)
 
-#: Seconds an export of one model may take before its cells fail.
-EXPORT_TIMEOUT_S = 1800
-#: cpu_util above threads * this + this margin is reported in ``reason``.
-THREAD_MARGIN = (1.2, 0.2)
-#: Parity and timing precision targets flagged in ``reason``.
-TARGET_CI_PCT = 3.0
 CELL_LOG = "cells.log"
-#: The device-peak GEMM: n x n fp32, timed for at least this long (best rate kept).
-GEMM_SIZE = 2048
-GEMM_TIME_S = 1.0
-#: Memory a cell needs, roughly: framework baseline + a multiple of the artifact size.
-MEMORY_BASE_MB = 400
-MEMORY_PER_ARTIFACT_MB = 3
 
 
 @dataclass(frozen=True)
@@ -122,13 +111,23 @@ def _modes(cls, wanted: str | Sequence[str]) -> list[str]:
     return [m for m in wanted if m in cls.modes]
 
 
+def load_specs(models: Sequence[str]) -> dict[str, ModelSpec]:
+    """Specs by their own name (a path given on the command line is not a model name)."""
+    specs: dict[str, ModelSpec] = {}
+    for model in models:
+        spec = load_spec(model)
+        if spec.name in specs:
+            raise ValueError(f"two specs are named {spec.name!r}: {', '.join(models)}")
+        specs[spec.name] = spec
+    return specs
+
+
 def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
     """Run the whole matrix; returns the state (rows, folder) even when interrupted."""
     from harness import device
     from harness.backends import get_backend
-    from harness.measure.peak import gemm_peak_gmacs
 
-    specs = {name: load_spec(name) for name in config.models}
+    specs = load_specs(config.models)
     for backend in config.backends:
         get_backend(backend)  # unknown names fail before anything runs
     cells = plan(config, specs)
@@ -138,12 +137,12 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
     writer = RunWriter(folder)
     state = RunState(folder=folder, run_id=run_id, total=len(cells))
 
-    report("phase", {"text": "measuring the device's GEMM peak"})
-    peak = gemm_peak_gmacs(size=GEMM_SIZE, min_time_s=GEMM_TIME_S)
+    report("phase", {"text": "measuring the device's GEMM peak per thread count"})
+    peaks = device_peaks(sorted({cell.threads for cell in cells}), folder / CELL_LOG)
     env = {
         **fingerprint,
         "run": {"run_id": run_id, **_settings(config)},
-        "gemm_peak": peak,
+        "gemm_peak": peaks,
     }
     writer.write_env(env)
 
@@ -159,7 +158,7 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
             report("cell", {"cell": cell})
             _settle(config, first=index == 0, report=report)
             row, samples = _run_cell(
-                cell, specs[cell.model], exports, config, folder, peak["gmacs_per_s"]
+                cell, specs[cell.model], exports, config, folder, peak_for(peaks, cell.threads)
             )
             row.update(identity, timestamp=datetime.now(UTC).isoformat(timespec="seconds"))
             writer.append(row, samples)
@@ -197,8 +196,9 @@ def _export_all(
     folder: Path,
     report: Reporter,
 ) -> dict[tuple[str, str], Path | str]:
-    """Export what the available cells need; (model, format) -> folder or failure reason."""
+    """Export what the runnable cells need; (model, format) -> folder or failure reason."""
     from harness.backends import get_backend
+    from harness.exporters.isolated import export_isolated
 
     needed: dict[str, set[str]] = {}
     for cell in cells:
@@ -207,39 +207,16 @@ def _export_all(
             needed.setdefault(cell.model, set()).add(cls.artifact_format)
     exports: dict[tuple[str, str], Path | str] = {}
     for name, formats in needed.items():
-        report("phase", {"text": f"exporting {name}: {', '.join(sorted(formats))}"})
-        outcome = in_child(
-            _export_job,
-            (specs[name].to_dict(), sorted(formats), config.seed),
-            timeout_s=EXPORT_TIMEOUT_S,
-            env={},
-            log_path=folder / CELL_LOG,
+
+        def announce(source: str, group: list[str], name: str = name) -> None:
+            what = ", ".join(group) or "the fp32 reference"
+            report("phase", {"text": f"exporting {name} ({source}): {what}"})
+
+        done = export_isolated(
+            specs[name], sorted(formats), config.seed, folder / CELL_LOG, on_source=announce
         )
-        for fmt in formats:
-            if outcome["status"] != "ok":
-                exports[(name, fmt)] = f"export failed: {outcome['reason']}"
-            elif fmt in outcome["result"]["errors"]:
-                exports[(name, fmt)] = f"export failed: {outcome['result']['errors'][fmt]}"
-            else:
-                exports[(name, fmt)] = Path(outcome["result"]["folder"])
+        exports.update({(name, fmt): result for fmt, result in done.items()})
     return exports
-
-
-def _export_job(spec_dict: dict[str, Any], formats: list[str], seed: int) -> dict[str, Any]:
-    """Child side: export each format, keeping going past a failing one."""
-    from harness.exporters.artifacts import export
-    from harness.spec import spec_from_dict
-
-    spec = spec_from_dict(spec_dict)
-    errors: dict[str, str] = {}
-    folder = None  # stays None only when every format failed, and then nobody reads it
-    for fmt in formats:
-        try:
-            folder = export(spec, [fmt], seed=seed)
-        except Exception as exc:
-            log.exception("export of %s to %s failed", spec.name, fmt)
-            errors[fmt] = f"{type(exc).__name__}: {exc}"
-    return {"folder": str(folder), "errors": errors}
 
 
 # --- one cell ---------------------------------------------------------------------------
@@ -271,8 +248,9 @@ def _run_cell(
     export = exports.get((cell.model, cls.artifact_format))
     if not isinstance(export, Path):
         return {**row, "status": "failed", "reason": export or "no artifact"}, []
-    row["artifact_bytes"] = _artifact_bytes(export, cls.artifact_format)
-    short = memory_shortfall(row["artifact_bytes"])
+    key = get_format(cls.artifact_format).key(cell.precision)
+    row["artifact_bytes"] = read_manifest(export)["artifacts"][key]["bytes"]
+    short = memory_shortfall(row["artifact_bytes"], conditions.available_memory_mb())
     if short:
         return {**row, "status": "skipped", "reason": short}, []
     before = conditions.snapshot()
@@ -297,63 +275,7 @@ def _run_cell(
     row.update(measured)
     row.update(derive(row, samples, peak_gmacs))
     row["status"] = "ok"
-    reasons = flags(row, samples) + conditions.condition_flags(before, after)
+    reasons = flags(row, samples, config.timing.target_ci_pct)
+    reasons += conditions.condition_flags(before, after)
     row["reason"] = "; ".join(reasons) or None
     return row, samples
-
-
-def skip_reason(cls, mode: str) -> str | None:
-    """Why a backend's mode cannot run here: the mode itself, or exporting its artifact."""
-    ok, reason = cls.mode_available(mode)
-    return reason if not ok else missing_requirements(cls.artifact_format)
-
-
-def memory_shortfall(artifact_bytes: int | None) -> str | None:
-    """A skip reason when the device clearly lacks the memory to load the artifact."""
-    available = conditions.available_memory_mb()
-    if available is None or not artifact_bytes:
-        return None
-    need = MEMORY_PER_ARTIFACT_MB * artifact_bytes / 2**20 + MEMORY_BASE_MB
-    if need <= available:
-        return None
-    return f"needs about {need:.0f} MiB, only {available:.0f} MiB available"
-
-
-def _artifact_bytes(folder: Path, fmt: str) -> int | None:
-    from harness.exporters.artifacts import read_manifest
-
-    entry = read_manifest(folder).get("artifacts", {}).get(fmt)
-    return entry["bytes"] if entry else None
-
-
-def derive(row: dict[str, Any], samples: list[float], peak_gmacs: float | None) -> dict[str, Any]:
-    """Statistics and the numbers computed from them (throughput, GMAC/s, memory delta)."""
-    stats = summarize(samples)
-    p50_s = stats.p50 / 1000
-    gmacs = row["macs"] * row["batch"] / p50_s / 1e9 if p50_s > 0 else None
-    return {
-        **stats.to_columns(),
-        "throughput_ips": row["batch"] / p50_s if p50_s > 0 else None,
-        "gmacs_per_s": gmacs,
-        "roofline_pct": 100 * gmacs / peak_gmacs if gmacs and peak_gmacs else None,
-        "rss_delta_mb": row["peak_rss_mb"] - row["rss_baseline_mb"],
-    }
-
-
-def flags(row: dict[str, Any], samples: list[float]) -> list[str]:
-    """Why an ok row's numbers deserve a second look."""
-    found = []
-    errors = {k: row[k] for k in ("max_abs_err", "rel_l2_err", "top1_agree")}
-    if not within_tolerance(errors):
-        found.append(
-            f"parity out of tolerance (rel_l2_err {row['rel_l2_err']:.2g}, "
-            f"top1_agree {row['top1_agree']:.2f})"
-        )
-    factor, margin = THREAD_MARGIN
-    if row["cpu_util"] > row["threads"] * factor + margin:
-        found.append(f"used {row['cpu_util']:.1f} cores with --threads {row['threads']}")
-    if (row.get("roofline_pct") or 0) > 100:
-        found.append("above the GEMM peak: the peak was likely measured under load")
-    if not ci_within(samples, TARGET_CI_PCT):
-        found.append(f"noisy: 95% CI of the median wider than ±{TARGET_CI_PCT:g}%")
-    return found

@@ -10,11 +10,10 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import math
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 MIN_RESOLUTION = 32
 MAX_RESOLUTION = 1024

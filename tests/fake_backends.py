@@ -16,7 +16,7 @@ class _Fake(Backend):
     module = "numpy"
     distribution = "numpy"
 
-    def load(self, artifact, threads, options=None):
+    def load(self, artifact):
         self.classes = 1000
 
     def run(self, prepared):
@@ -26,7 +26,7 @@ class _Fake(Backend):
 class RaisingBackend(_Fake):
     name = "raising"
 
-    def load(self, artifact, threads, options=None):
+    def load(self, artifact):
         raise RuntimeError("boom: this backend always fails to load")
 
 

@@ -2,7 +2,8 @@
 
 ``make_run`` writes ``<root>/<device_id>/<run_id>/`` through :class:`RunWriter`,
 so the files are exactly what the runner writes; ``old_columns=True`` writes an
-older, shorter column set (plus one unknown column) and no samples.
+older, shorter column set (plus one unknown column), no samples and no GEMM
+peak; ``old_peak=True`` writes the older single-measurement ``gemm_peak``.
 """
 
 from __future__ import annotations
@@ -66,7 +67,31 @@ PI5 = Device(
 )
 
 
-def env_for(device: Device, run_id: str, threads: int) -> dict[str, Any]:
+def peak_gmacs(device: Device, threads: int) -> float:
+    """The device's fp32 GEMM peak at ``threads``: scales with the thread count."""
+    return device.gemm_gmacs * threads
+
+
+def gemm_peak(device: Device, threads: Sequence[int]) -> dict[str, Any]:
+    """``env["gemm_peak"]``: one measurement per thread count, keyed by the count as text."""
+    torch = f"torch {device.versions['torch']}"
+    ort = f"onnxruntime {device.versions['onnxruntime']}"
+    out = {}
+    for count in threads:
+        rate = peak_gmacs(device, count)
+        candidates = {"numpy (openblas 0.3.29)": 0.8 * rate, torch: rate, ort: 0.95 * rate}
+        out[str(count)] = {
+            "gmacs_per_s": rate,
+            "library": torch,
+            "threads": count,
+            "precision": "fp32",
+            "size": 1024,
+            "candidates": candidates,
+        }
+    return out
+
+
+def env_for(device: Device, run_id: str, threads: Sequence[int]) -> dict[str, Any]:
     """An env.json dict shaped like ``harness.device.fingerprint()`` plus run settings."""
     return {
         "device_id": device.device_id,
@@ -85,8 +110,8 @@ def env_for(device: Device, run_id: str, threads: int) -> dict[str, Any]:
         "freq_cur_mhz": 2400.0,
         "temperature_c": 48.5,
         "versions": dict(device.versions),
-        "run": {"run_id": run_id, "threads": [threads], "min_time_s": 1.0, "max_time_s": 10.0},
-        "gemm_peak": {"gmacs_per_s": device.gemm_gmacs, "size": 1024, "threads": threads},
+        "run": {"run_id": run_id, "threads": list(threads), "min_time_s": 1.0, "max_time_s": 10.0},
+        "gemm_peak": gemm_peak(device, threads),
     }
 
 
@@ -103,36 +128,47 @@ def make_run(
     n: int = 80,
     repeats: int = 1,
     drift: float = 0.0,
-    threads: int = 1,
+    threads: int | Sequence[int] = 1,
     old_columns: bool = False,
+    old_peak: bool = False,
 ) -> Path:
     """Write one run folder and return it.
 
     ``slower`` scales one backend's samples (e.g. ``{"pytorch": 1.5}``) after
     they are drawn, so the same ``seed`` gives the same samples times the factor.
+    Every cell runs at each of ``threads`` (measured cells go faster with more).
     Every run also holds a skipped coreml cell and a failed keras cell.
     """
+    counts = [threads] if isinstance(threads, int) else list(threads)
     rng = np.random.default_rng(seed)
     folder = root / device.device_id / run_id
     rows: list[tuple[dict[str, Any], np.ndarray]] = []
-    for model in models:
-        for backend in backends:
-            for repeat in range(repeats):
-                median = BASE_MS[backend] * device.slowdown * (1 + drift * repeat)
-                if model == "standard_conv":
-                    median *= STD_RATIO[backend]
-                samples = median * rng.lognormal(0.0, noise, size=n)
-                samples *= (slower or {}).get(backend, 1.0)
-                row = _row(device, run_id, model, backend, threads, samples, repeat)
-                rows.append((row, samples))
-    for model in models:
-        rows.append((_not_run(device, run_id, model, "coreml", "skipped", threads), np.array([])))
-        rows.append((_not_run(device, run_id, model, "keras", "failed", threads), np.array([])))
+    for count in counts:
+        for model in models:
+            for backend in backends:
+                for repeat in range(repeats):
+                    median = BASE_MS[backend] * device.slowdown * (1 + drift * repeat)
+                    median *= count**-0.8 * (STD_RATIO[backend] if model == "standard_conv" else 1)
+                    samples = median * rng.lognormal(0.0, noise, size=n)
+                    samples *= (slower or {}).get(backend, 1.0)
+                    row = _row(device, run_id, model, backend, count, samples, repeat)
+                    rows.append((row, samples))
+        for model in models:
+            rows.append((_not_run(device, run_id, model, "coreml", "skipped", count), np.array([])))
+            rows.append((_not_run(device, run_id, model, "keras", "failed", count), np.array([])))
     if old_columns:
-        _write_old(folder, device, run_id, threads, [r for r, _ in rows])
+        _write_old(folder, device, run_id, counts, [r for r, _ in rows])
     else:
+        env = env_for(device, run_id, counts)
+        if old_peak:
+            env["gemm_peak"] = {
+                "gmacs_per_s": peak_gmacs(device, counts[0]),
+                "size": 2048,
+                "threads": counts[0],
+                "library": "openblas 0.3.x",
+            }
         writer = RunWriter(folder)
-        writer.write_env(env_for(device, run_id, threads))
+        writer.write_env(env)
         for row, samples in rows:
             writer.append(row, samples)
         writer.finish()
@@ -191,7 +227,7 @@ def _row(
         "params": PARAMS[model],
         "artifact_bytes": PARAMS[model] * 4 + 20_000,
         "gmacs_per_s": gmacs,
-        "roofline_pct": 100.0 * gmacs / device.gemm_gmacs,
+        "roofline_pct": 100.0 * gmacs / peak_gmacs(device, threads),
         "max_abs_err": 2.1e-6,
         "rel_l2_err": 3.4e-7,
         "top1_agree": 1.0,
@@ -224,7 +260,7 @@ def _not_run(
 
 
 def _write_old(
-    folder: Path, device: Device, run_id: str, threads: int, rows: list[dict[str, Any]]
+    folder: Path, device: Device, run_id: str, threads: Sequence[int], rows: list[dict[str, Any]]
 ) -> None:
     """An older run: fewer columns, one unknown column, no cell_id/repeat, no samples."""
     folder.mkdir(parents=True, exist_ok=True)

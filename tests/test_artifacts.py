@@ -6,7 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from harness.exporters.artifacts import FORMATS, cache_key, copy_export, export, sha256_of
+from harness.exporters.artifacts import cache_key, copy_export, export, sha256_of
+from harness.formats import FORMATS
 from harness.spec import load_spec
 
 SPECS = ("mobilenet_v2", "standard_conv", "mobilenet_v2_article")
@@ -91,21 +92,10 @@ def test_copy_export(exported, tmp_path):
     assert np.load(out / "reference.npy").shape == (8, 1000)
 
 
-def test_missing_frameworks_are_named_with_their_extra(monkeypatch):
-    import importlib.util
-
+def test_a_missing_framework_stops_an_export_before_it_starts(monkeypatch):
+    from harness import formats
     from harness.exporters import artifacts
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        artifacts.importlib.util,
-        "find_spec",
-        lambda name, *a: None if name in ("torch", "onnxscript") else real(name, *a),
-    )
-    reason = artifacts.missing_requirements("onnx")
-    assert (
-        reason == "exporting onnx needs torch, onnxscript (pip install 'mobilebench[onnx,pytorch]')"
-    )
-    assert artifacts.missing_requirements("keras") is None
+    monkeypatch.setattr(formats.importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(artifacts.MissingFramework, match="needs torch"):
         export(load_spec("mobilenet_v2"), ["pytorch"])

@@ -1,6 +1,7 @@
 """Backends: registry, platform probes and skip reasons, and every runnable one end to end."""
 
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -91,8 +92,8 @@ def test_backend_reproduces_the_reference(exported, name, mode):
         pytest.skip(cls.mode_available(mode)[1])
     folder = exported("mobilenet_v2")
     manifest = read_manifest(folder)
-    backend = cls(mode)
-    backend.load(artifact_in(folder, cls.artifact_format, manifest), 1)
+    backend = cls(mode, threads=1)
+    backend.load(artifact_in(folder, cls.artifact_format, manifest=manifest))
     images = parity_input(manifest)
     reference = np.load(folder / "reference.npy")
     for rows in (slice(0, 1), slice(0, 8)):  # batch 1, then a resize to 8
@@ -110,3 +111,76 @@ def test_macos_modes_ask_the_runtime_on_macos(monkeypatch):
     monkeypatch.setattr(cls, "runtime_has", classmethod(lambda c, mode: (False, "no provider")))
     assert cls.mode_available("coreml") == (False, "no provider")
     assert cls.mode_available("cpu") == (True, "")
+
+
+class _FakeTorch(SimpleNamespace):
+    def __init__(self):
+        super().__init__(intra=None)
+
+    def set_num_threads(self, n):
+        self.intra = n
+
+    def set_num_interop_threads(self, n):
+        raise RuntimeError("cannot set number of interop threads after parallel work")
+
+
+def test_pytorch_pins_threads_on_construction_despite_a_fixed_interop_pool(monkeypatch):
+    fake = _FakeTorch()
+    monkeypatch.setitem(sys.modules, "torch", fake)
+
+    backend = REGISTRY["pytorch"](threads=3)
+
+    assert (backend.threads, fake.intra) == (3, 3)
+
+
+def _fake_tensorflow(monkeypatch, intra, inter):
+    threading = SimpleNamespace(
+        set_intra_op_parallelism_threads=intra, set_inter_op_parallelism_threads=inter
+    )
+    tf = SimpleNamespace(config=SimpleNamespace(threading=threading))
+    monkeypatch.setitem(sys.modules, "tensorflow", tf)
+
+
+def test_keras_pins_both_tensorflow_pools(monkeypatch):
+    calls = {}
+    _fake_tensorflow(
+        monkeypatch,
+        lambda n: calls.setdefault("intra", n),
+        lambda n: calls.setdefault("inter", n),
+    )
+
+    REGISTRY["keras"](threads=2)
+
+    assert calls == {"intra": 2, "inter": 1}
+
+
+def test_keras_tolerates_an_initialised_tensorflow(monkeypatch):
+    def already(n):
+        raise RuntimeError("Intra op parallelism cannot be modified after initialization.")
+
+    _fake_tensorflow(monkeypatch, already, already)
+
+    assert REGISTRY["keras"](threads=2).threads == 2
+
+
+def test_session_runtimes_take_threads_from_the_backend():
+    ort = pytest.importorskip("onnxruntime")
+    from harness.backends.onnxruntime import session_options
+
+    options = session_options(3)
+    assert (options.intra_op_num_threads, options.inter_op_num_threads) == (3, 1)
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert REGISTRY["tflite"](threads=2).threads == 2
+
+
+def test_threads_must_be_positive():
+    with pytest.raises(ValueError, match="threads"):
+        REGISTRY["onnxruntime"](threads=0)
+
+
+def test_runtime_module_and_version_come_from_the_format_table():
+    from harness.formats import FORMATS
+
+    for cls in REGISTRY.values():
+        fmt = FORMATS[cls.artifact_format]
+        assert (cls.module, cls.distribution) == (fmt.runtime_module, fmt.runtime_distribution)

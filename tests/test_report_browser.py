@@ -23,7 +23,7 @@ import pytest
 from runfolders import LAPTOP, PI5, make_run
 
 from harness.report.html import SECTIONS, render_report
-from harness.report.load import load_runs
+from harness.report.load import load_frames
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(
@@ -126,9 +126,9 @@ def report(tmp_path: Path) -> Path:
     root = tmp_path / "results"
     make_run(root, LAPTOP, n=40)
     make_run(root, PI5, seed=1, n=40, repeats=2, drift=0.02)
-    results, samples, envs, problems = load_runs([root])
-    assert problems == []
-    return render_report(results, samples, envs, tmp_path / "report.html")
+    frames = load_frames([root])
+    assert frames.problems == ()
+    return render_report(frames, tmp_path / "report.html")
 
 
 def _png_size(png: bytes) -> tuple[int, int]:

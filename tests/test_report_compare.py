@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from runfolders import LAPTOP, edit_rows, make_run
 
+from harness.cli import main
 from harness.report.compare import compare_rows, compare_runs, exit_code
 
 PYTORCH_CELLS = {
@@ -126,3 +127,29 @@ def test_a_folder_with_two_runs_is_refused(tmp_path: Path) -> None:
         compare_runs(tmp_path / "results", tmp_path / "results")
     with pytest.raises(ValueError, match="expected one run, found no run"):
         compare_runs(tmp_path / "missing", tmp_path / "results")
+
+
+def test_the_cli_prints_each_flag_as_a_phrase(
+    base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = tmp_path / "new"
+    shutil.copytree(base, new)
+    changes = {
+        "mobilenet_v2/w1/r224/onnxruntime/cpu/fp32/b1/t1": {"macs": 310_000_000},
+        "standard_conv/w1/r224/onnxruntime/cpu/fp32/b1/t1": {"top1_agree": 0.5},
+        "mobilenet_v2/w1/r224/pytorch/eager/fp32/b1/t1": {"peak_rss_mb": 400.0},
+    }
+    for cell, change in changes.items():
+        edit_rows(new, lambda row, cell=cell: row["cell_id"] == cell, **change)
+    capsys.readouterr()
+    assert main(["compare", str(base), str(new)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    flags = {
+        cell: next(line for line in lines if cell in line).split("│")[-2].strip()
+        for cell in changes
+    }
+    assert flags == {
+        "mobilenet_v2/w1/r224/onnxruntime/cpu/fp32/b1/t1": "macs 300,774,272 → 310,000,000",
+        "standard_conv/w1/r224/onnxruntime/cpu/fp32/b1/t1": "top1_agree 1.000 → 0.500",
+        "mobilenet_v2/w1/r224/pytorch/eager/fp32/b1/t1": "peak_rss_mb 260.0 → 400.0 (+53.8%)",
+    }

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from html.parser import HTMLParser
+from importlib.resources import files
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from runfolders import LAPTOP, MACS, PI5, make_run
+from runfolders import LAPTOP, MACS, PI5, make_run, peak_gmacs
 
 from harness.report.html import SECTIONS, render_report
-from harness.report.load import load_runs
+from harness.report.load import load_frames, load_runs
+from harness.report.write import write_report
 
 FIXTURE = Path(__file__).parent / "fixtures" / "pytest_benchmark.json"
 HOSTILE = replace(
@@ -59,16 +61,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, pd.DataFrame,
     make_run(root, LAPTOP, "20260301T101500", n=60)
     make_run(root, PI5, "20260301T120000", seed=1, n=60, repeats=3, drift=0.02)
     make_run(root, HOSTILE, "20260302T080000", seed=2, n=30, backends=("onnxruntime",))
-    results, samples, envs, problems = load_runs([root, FIXTURE])
-    assert problems == []
-    out = render_report(
-        results,
-        samples,
-        envs,
-        root.parent / "report.html",
-        problems=["bad/<folder>: not a run folder"],
-    )
-    return out.read_text(), results, samples
+    frames = load_frames([root, FIXTURE])
+    assert frames.problems == ()
+    frames = replace(frames, problems=("bad/<folder>: not a run folder",))
+    out = render_report(frames, root.parent / "report.html")
+    return out.read_text(), frames.results, frames.samples
 
 
 def test_every_section_is_present(report: tuple[str, pd.DataFrame, pd.DataFrame]) -> None:
@@ -181,16 +178,80 @@ def test_repeats_section_shows_per_repeat_p50(
 
 
 def test_empty_and_partial_data_give_sentences(tmp_path: Path) -> None:
-    results, samples, envs, _ = load_runs([])
-    page = render_report(results, samples, envs, tmp_path / "empty.html").read_text()
+    page = render_report(load_frames([]), tmp_path / "empty.html").read_text()
     for section_id, _ in SECTIONS:
         assert f'<section id="{section_id}">' in page
     assert "<svg" not in page
     assert page.count('class="note"') >= 8
 
     make_run(tmp_path / "one", models=("mobilenet_v2",), n=20)
-    results, samples, envs, _ = load_runs([tmp_path / "one"])
-    page = render_report(results, samples, envs, tmp_path / "one.html").read_text()
+    page = render_report(load_frames([tmp_path / "one"]), tmp_path / "one.html").read_text()
     depthwise = page[page.index('<section id="depthwise">') : page.index('<section id="latency-vs')]
     assert "No run holds both mobilenet_v2 and standard_conv" in depthwise
     assert "Every cell was measured once" in page
+
+
+def test_styles_and_script_are_inlined(report: tuple[str, pd.DataFrame, pd.DataFrame]) -> None:
+    page, _, _ = report
+    static = files("harness.report") / "static"
+    assert f"<style>\n{(static / 'report.css').read_text()}</style>" in page
+    assert f"<script>\n{(static / 'report.js').read_text()}</script>" in page
+    assert "@media print" in page
+    assert 'querySelectorAll("table.sortable")' in page
+
+
+def test_gemm_peaks_are_shown_per_thread_count(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    make_run(root, LAPTOP, threads=(1, 2), n=20)
+    make_run(root, PI5, threads=2, n=20, old_peak=True)
+    page = render_report(load_frames([root]), tmp_path / "report.html").read_text()
+    # The fingerprint of each device: every thread count and the library that set it.
+    assert (
+        "<dt>GEMM peak (fp32)</dt><dd>110.0 GMAC/s at 1 thread (torch 2.13.0); "
+        "220.0 GMAC/s at 2 threads (torch 2.13.0)</dd>"
+    ) in page
+    assert "<dt>GEMM peak (fp32)</dt><dd>36.0 GMAC/s at 2 threads (openblas 0.3.x)</dd>" in page
+    parser = _Tables()
+    parser.feed(page)
+    header = parser.headers["peak-table"]
+    rows = [dict(zip(header, r, strict=True)) for r in parser.tables["peak-table"][1:]]
+    assert [(r["device"], r["threads"], r["GEMM peak (GMAC/s)"], r["set by"]) for r in rows] == [
+        (PI5.device_name, "2", str(peak_gmacs(PI5, 2)), "openblas 0.3.x"),
+        (LAPTOP.device_name, "1", "110.0", "torch 2.13.0"),
+        (LAPTOP.device_name, "2", "220.0", "torch 2.13.0"),
+    ]
+    assert rows[1]["libraries tried (GMAC/s)"] == (
+        "torch 2.13.0 110.0, onnxruntime 1.32.0 104.5, numpy (openblas 0.3.29) 88.0"
+    )
+    # One roofline per device and thread count, named in the legend.
+    plot = page[page.index('<section id="latency-vs-macs">') : page.index('<section id="memory">')]
+    roofs = re.findall(r"<!-- (GEMM peak .*?) -->", plot)
+    assert roofs == [
+        f"GEMM peak 110 GMAC/s · {LAPTOP.device_name} · 1 thread (torch 2.13.0)",
+        f"GEMM peak 220 GMAC/s · {LAPTOP.device_name} · 2 threads (torch 2.13.0)",
+        f"GEMM peak 36 GMAC/s · {PI5.device_name} · 2 threads (openblas 0.3.x)",
+    ]
+
+
+def test_write_report_loads_renders_and_merges(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    run = make_run(root, LAPTOP, n=20)
+    stray = tmp_path / "notes.txt"
+    stray.write_text("not a run")
+    written = write_report([root, stray], root / "report.html", merged=True)
+    assert written.page == root / "report.html"
+    assert "<h1>mobilebench report</h1>" in written.page.read_text()
+    assert written.merged == (root / "results.csv", root / "results.json")
+    assert (written.rows, written.runs) == (10, 1)
+    assert written.problems == (f"{stray}: not a run folder or a pytest-benchmark JSON file",)
+    # Into the run folder itself: the page only, the run's own files untouched.
+    before = (run / "results.csv").read_bytes()
+    inside = write_report([run], run / "report.html", title="run <1>")
+    assert inside.merged == ()
+    assert "<title>run &lt;1&gt;</title>" in (run / "report.html").read_text()
+    assert (run / "results.csv").read_bytes() == before
+    assert load_runs([run])[3] == []
+    # Nothing loaded: nothing written.
+    empty = write_report([stray], tmp_path / "empty.html")
+    assert (empty.page, empty.rows, len(empty.problems)) == (None, 0, 1)
+    assert not (tmp_path / "empty.html").exists()

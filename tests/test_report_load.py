@@ -10,9 +10,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from runfolders import LAPTOP, MACS, PI5, make_run
+from runfolders import LAPTOP, MACS, PI5, make_run, peak_gmacs
 
-from harness.report.load import key_tuple, load_runs, write_merged
+from harness.report.load import (
+    PEAK_FRAME_COLUMNS,
+    RUN_FRAME_COLUMNS,
+    gemm_peaks,
+    key_tuple,
+    load_frames,
+    load_runs,
+    write_merged,
+)
 from harness.report.pytest_bench import SOURCE
 from harness.results import ALL_COLUMNS
 
@@ -69,6 +77,100 @@ def test_loads_devices_versions_and_old_columns(results_dir: Path) -> None:
         "x86-5f3a9c21/20260301T101500": 6 * N,
     }
     assert set(samples.columns) == {"run_key", "device_id", "cell_id", "repeat", "iteration", "ms"}
+
+
+def test_gemm_peak_follows_each_rows_thread_count(tmp_path: Path) -> None:
+    run = make_run(tmp_path, LAPTOP, threads=(1, 2), n=10)
+    frames = load_frames([run])
+    by_threads = frames.results.groupby("threads")["gemm_peak_gmacs"].unique()
+    assert {t: list(v) for t, v in by_threads.items()} == {1: [110.0], 2: [220.0]}
+    assert frames.peaks[["threads", "gmacs_per_s", "library", "precision", "size"]].to_dict(
+        orient="records"
+    ) == [
+        {
+            "threads": 1,
+            "gmacs_per_s": 110.0,
+            "library": "torch 2.13.0",
+            "precision": "fp32",
+            "size": 1024,
+        },
+        {
+            "threads": 2,
+            "gmacs_per_s": 220.0,
+            "library": "torch 2.13.0",
+            "precision": "fp32",
+            "size": 1024,
+        },
+    ]
+    assert frames.peaks["candidates"].iloc[0] == (
+        "torch 2.13.0 110.0, onnxruntime 1.32.0 104.5, numpy (openblas 0.3.29) 88.0"
+    )
+
+
+def test_old_single_gemm_peak_counts_for_its_own_thread_count(tmp_path: Path) -> None:
+    run = make_run(tmp_path, PI5, threads=(2, 4), n=10, old_peak=True)
+    frames = load_frames([run])
+    assert frames.problems == ()
+    results = frames.results
+    assert (results.loc[results["threads"] == 2, "gemm_peak_gmacs"] == peak_gmacs(PI5, 2)).all()
+    assert results.loc[results["threads"] == 4, "gemm_peak_gmacs"].isna().all()
+    assert frames.peaks[["device_id", "threads", "gmacs_per_s", "library", "size"]].to_dict(
+        orient="records"
+    ) == [
+        {
+            "device_id": PI5.device_id,
+            "threads": 2,
+            "gmacs_per_s": 36.0,
+            "library": "openblas 0.3.x",
+            "size": 2048,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("peak", "rates"),
+    [
+        ({"gmacs_per_s": 91.0, "size": 2048, "threads": 2, "library": "openblas"}, {2: 91.0}),
+        ({"1": {"gmacs_per_s": 52.0, "threads": 1}, "2": {"gmacs_per_s": 95}}, {1: 52.0, 2: 95.0}),
+        ({"1": {"gmacs_per_s": None}, "2": {"gmacs_per_s": 0}, "x": {"gmacs_per_s": 3}}, {}),
+        ({"4": "fast", "8": {"gmacs_per_s": "n/a", "threads": 8}}, {}),
+        ({"gmacs_per_s": 91.0}, {}),  # a single peak that does not say its thread count
+        (None, {}),
+    ],
+)
+def test_gemm_peaks_reads_both_shapes(peak: object, rates: dict[int, float]) -> None:
+    assert {t: p["gmacs_per_s"] for t, p in gemm_peaks({"gemm_peak": peak}).items()} == rates
+
+
+def test_frames_describe_runs_peaks_and_versions(results_dir: Path) -> None:
+    frames = load_frames([results_dir])
+    keys = [
+        "pi-0c41d7e2/20260301T120000",
+        "x86-5f3a9c21/20250101T090000",
+        "x86-5f3a9c21/20260301T101500",
+    ]
+    assert list(frames.runs.columns) == list(RUN_FRAME_COLUMNS)
+    assert frames.runs["run_key"].tolist() == keys
+    laptop = frames.runs.set_index("run_key").loc["x86-5f3a9c21/20260301T101500"]
+    assert laptop[["device_id", "device_name", "cpu_model", "source"]].tolist() == [
+        LAPTOP.device_id,
+        LAPTOP.device_name,
+        LAPTOP.cpu_model,
+        "mobilebench",
+    ]
+    assert laptop["ram_total_mb"] == 15872
+    assert laptop["threads"] == "1"
+    assert laptop["settings"] == "min_time_s=1.0; max_time_s=10.0"
+    assert laptop["run_dir"] == str(results_dir / LAPTOP.device_id / "20260301T101500")
+    # The older run recorded no GEMM peak: it has no row in the peaks frame.
+    assert list(frames.peaks.columns) == list(PEAK_FRAME_COLUMNS)
+    assert frames.peaks[["run_key", "threads", "gmacs_per_s"]].values.tolist() == [
+        [keys[0], 1, PI5.gemm_gmacs],
+        [keys[2], 1, LAPTOP.gemm_gmacs],
+    ]
+    versions = frames.versions.set_index("run_key")
+    assert sorted(versions.columns) == sorted(LAPTOP.versions)
+    assert versions["torch"].tolist() == ["2.12.1", "2.13.0", "2.13.0"]
 
 
 def test_accepts_a_run_folder_or_any_parent(results_dir: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from harness.measure.timing import TimingConfig
 from harness.results import COLUMNS, SAMPLES_CSV
-from harness.runner import RunConfig, derive, flags, run
+from harness.runner import RunConfig, run
 
 FAST = TimingConfig(warmup_time_s=0.05, warmup_iters=2, min_iters=5, min_time_s=0.1, max_time_s=1)
 
@@ -86,7 +86,10 @@ def test_ok_row_is_complete_and_consistent(config):
     assert row["top1_agree"] == 1.0
     assert 0 < row["cpu_util"] <= 1.25  # one thread asked, about one used
     env = json.loads((state.folder / "env.json").read_text())
-    assert env["gemm_peak"]["gmacs_per_s"] > 0
+    assert env["gemm_peak"]["1"]["gmacs_per_s"] > 0
+    assert row["roofline_pct"] == pytest.approx(
+        100 * row["gmacs_per_s"] / env["gemm_peak"]["1"]["gmacs_per_s"]
+    )
     assert env["run"]["threads"] == [1]
     assert state.folder.parent.name == env["device_id"]
 
@@ -130,32 +133,51 @@ def test_repeats_interleave(config):
     ]
 
 
-def test_derive_and_flags_are_pure():
-    row = {"macs": 1_000_000_000, "batch": 2, "peak_rss_mb": 150.0, "rss_baseline_mb": 100.0}
-    samples = [10.0] * 20
-    derived = derive(row, samples, peak_gmacs=400.0)
-    assert derived["latency_ms_p50"] == 10.0
-    assert derived["throughput_ips"] == pytest.approx(200.0)
-    assert derived["gmacs_per_s"] == pytest.approx(200.0)
-    assert derived["roofline_pct"] == pytest.approx(50.0)
-    assert derived["rss_delta_mb"] == 50.0
-    ok = {"max_abs_err": 0.0, "rel_l2_err": 0.0, "top1_agree": 1.0, "cpu_util": 1.0, "threads": 1}
-    assert flags(ok, samples) == []
-    busy = {**ok, "cpu_util": 3.9}
-    assert flags(busy, samples) == ["used 3.9 cores with --threads 1"]
-    noisy = [10.0, 30.0] * 10
-    assert any("noisy" in f for f in flags(ok, noisy))
+def test_roofline_uses_the_peak_of_each_rows_thread_count(config):
+    state = run(config(threads=[1, 2]))
+    env = json.loads((state.folder / "env.json").read_text())
+    assert set(env["gemm_peak"]) == {"1", "2"}
+    for threads, peak in env["gemm_peak"].items():
+        assert peak["threads"] == int(threads)
+        assert peak["gmacs_per_s"] == max(peak["candidates"].values())
+        assert peak["candidates"][peak["library"]] == peak["gmacs_per_s"]
+    for row in read_csv(state.folder / "results.csv"):
+        assert row["status"] == "ok", row["reason"]
+        peak = env["gemm_peak"][row["threads"]]["gmacs_per_s"]
+        expected = 100 * float(row["gmacs_per_s"]) / peak
+        assert float(row["roofline_pct"]) == pytest.approx(expected, rel=1e-4)
 
 
-def test_memory_shortfall_skips_with_a_reason(monkeypatch, tmp_path):
-    from harness.runner import memory_shortfall
+def test_a_spec_given_as_a_path_is_named_by_the_spec(config, tmp_path):
+    from harness.spec import models_dir
 
-    (tmp_path / "proc").mkdir()
-    (tmp_path / "proc" / "meminfo").write_text("MemAvailable:     716800 kB\n")  # 700 MiB
-    monkeypatch.setenv("HARNESS_SYSROOT", str(tmp_path))
-    assert memory_shortfall(14 * 2**20) is None  # MobileNetV2: fits
-    reason = memory_shortfall(176 * 2**20)  # the standard-conv twin: does not
-    assert reason == "needs about 928 MiB, only 700 MiB available"
+    path = tmp_path / "my_copy.toml"
+    path.write_text((models_dir() / "mobilenet_v2.toml").read_text())
+    state = run(config(models=[str(path)]))
+    (row,) = state.rows
+    assert row["model"] == "mobilenet_v2"
+    assert row["cell_id"].startswith("mobilenet_v2/")
+    assert row["status"] == "ok"
+
+
+def test_two_specs_with_one_name_are_refused(tmp_path):
+    from harness.runner import load_specs
+    from harness.spec import models_dir
+
+    path = tmp_path / "again.toml"
+    path.write_text((models_dir() / "mobilenet_v2.toml").read_text())
+    with pytest.raises(ValueError, match="two specs are named 'mobilenet_v2'"):
+        load_specs(["mobilenet_v2", str(path)])
+
+
+def test_noisy_flag_follows_the_target_ci(config):
+    from dataclasses import replace
+
+    strict = run(config(timing=replace(FAST, target_ci_pct=0.001)))
+    (row,) = strict.rows
+    assert "noisy: 95% CI of the median wider than ±0.001%" in row["reason"]
+    off = run(config(timing=replace(FAST, target_ci_pct=None)))
+    assert "noisy" not in (off.rows[0]["reason"] or "")
 
 
 def test_ctrl_c_ends_the_run_and_keeps_finished_rows(exported, tmp_path):

@@ -2,19 +2,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from harness.measure import threads
-from harness.measure.threads import (
-    apply_env,
-    configure_tensorflow,
-    configure_torch,
-    parse_physical_cores,
-    physical_cores,
-    thread_env,
-)
+from harness.measure.threads import apply_env, parse_physical_cores, physical_cores, thread_env
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sysroot"
 
@@ -78,62 +70,6 @@ def test_physical_cores_falls_back_to_cpu_count(monkeypatch):
     monkeypatch.setattr(threads, "_sysctl_int", lambda name: None)
 
     assert physical_cores() == (os.cpu_count() or 1)
-
-
-class FakeTorch(SimpleNamespace):
-    def __init__(self):
-        super().__init__(intra=None)
-
-    def set_num_threads(self, n):
-        self.intra = n
-
-    def set_num_interop_threads(self, n):
-        raise RuntimeError("cannot set number of interop threads after parallel work")
-
-
-def test_configure_torch_tolerates_a_fixed_interop_pool(monkeypatch):
-    fake = FakeTorch()
-    monkeypatch.setitem(sys.modules, "torch", fake)
-
-    assert configure_torch(3) is True
-    assert fake.intra == 3
-
-
-def test_configure_tensorflow_sets_both_pools(monkeypatch):
-    calls = {}
-    threading = SimpleNamespace(
-        set_intra_op_parallelism_threads=lambda n: calls.setdefault("intra", n),
-        set_inter_op_parallelism_threads=lambda n: calls.setdefault("inter", n),
-    )
-    monkeypatch.setitem(
-        sys.modules, "tensorflow", SimpleNamespace(config=SimpleNamespace(threading=threading))
-    )
-
-    assert configure_tensorflow(2) is True
-    assert calls == {"intra": 2, "inter": 1}
-
-
-def test_configure_tensorflow_tolerates_an_initialised_runtime(monkeypatch):
-    def already(n):
-        raise RuntimeError("Intra op parallelism cannot be modified after initialization.")
-
-    threading = SimpleNamespace(
-        set_intra_op_parallelism_threads=already, set_inter_op_parallelism_threads=already
-    )
-    monkeypatch.setitem(
-        sys.modules, "tensorflow", SimpleNamespace(config=SimpleNamespace(threading=threading))
-    )
-
-    assert configure_tensorflow(2) is True
-
-
-@pytest.mark.parametrize(
-    ("module", "configure"), [("torch", configure_torch), ("tensorflow", configure_tensorflow)]
-)
-def test_configure_without_the_framework_returns_false(monkeypatch, module, configure):
-    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
-
-    assert configure(1) is False
 
 
 def test_measure_modules_import_no_framework():

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from harness.exporters.base import Artifact
+from harness.formats import FORMATS
 from harness.versions import distribution_version
 
 
@@ -22,17 +23,39 @@ class Backend(ABC):
     name: ClassVar[str]
     artifact_format: ClassVar[str]
     layout: ClassVar[str]  # NCHW | NHWC: what ``prepare`` hands to ``run``
-    #: Python module probed by ``available`` and distribution naming the runtime's version.
+    #: Python module probed by ``available`` and distribution naming the runtime's version;
+    #: both default to the runtime of ``artifact_format`` in :data:`harness.formats.FORMATS`.
     module: ClassVar[str]
     distribution: ClassVar[str]
     #: Named call paths; the first is the default (the fastest idiomatic one).
     modes: ClassVar[tuple[str, ...]] = ("default",)
 
-    def __init__(self, mode: str | None = None) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fmt = FORMATS.get(getattr(cls, "artifact_format", ""))
+        if fmt is not None:
+            cls.module = getattr(cls, "module", None) or fmt.runtime_module
+            cls.distribution = getattr(cls, "distribution", None) or fmt.runtime_distribution
+
+    def __init__(self, mode: str | None = None, threads: int = 1) -> None:
         mode = mode or self.modes[0]
         if mode not in self.modes:
             raise ValueError(f"backend {self.name!r} has no mode {mode!r} (modes: {self.modes})")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         self.mode = mode
+        self.threads = threads
+        self.pin_threads()
+
+    def pin_threads(self) -> None:
+        """Size this runtime's thread pools to ``self.threads``; runs in the constructor.
+
+        Runtimes with process-wide pools (torch, TensorFlow) pin them here;
+        runtimes that take a thread count per session read ``self.threads`` in
+        :meth:`load`. Every caller (runner cell, parity, benchmarks) therefore
+        gets the same pinning by constructing the backend.
+        """
+        return
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -62,7 +85,7 @@ class Backend(ABC):
         return distribution_version(cls.distribution)
 
     @abstractmethod
-    def load(self, artifact: Artifact, threads: int, options: dict[str, Any] | None = None) -> None:
+    def load(self, artifact: Artifact) -> None:
         """Load the artifact / create the session (timed as load_ms)."""
 
     def prepare(self, batch: np.ndarray) -> Any:

@@ -27,15 +27,13 @@ class CoreMLBackend(Backend):
     name = "coreml"
     artifact_format = "coreml"
     layout = "NCHW"
-    module = "coremltools"
-    distribution = "coremltools"
     modes = tuple(COMPUTE_UNITS)
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
         return platform_available(sys.platform)
 
-    def load(self, artifact: Artifact, threads: int, options: dict[str, Any] | None = None) -> None:
+    def load(self, artifact: Artifact) -> None:
         import coremltools as ct
 
         units = getattr(ct.ComputeUnit, COMPUTE_UNITS[self.mode])
@@ -51,4 +49,4 @@ def platform_available(platform: str) -> tuple[bool, str]:
     """Core ML runs on macOS with coremltools installed; nowhere else."""
     if platform != "darwin":
         return False, NOT_MACOS
-    return module_available("coremltools")
+    return module_available(CoreMLBackend.module)

@@ -6,22 +6,33 @@ Never ``model.predict`` in a loop (it rebuilds a data pipeline per call). Modes:
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
 
 from harness.backends.base import Artifact, Backend
 
+log = logging.getLogger(__name__)
+
 
 class KerasBackend(Backend):
     name = "keras"
     artifact_format = "keras"
     layout = "NHWC"
-    module = "keras"
-    distribution = "keras"
     modes = ("graph", "xla")
 
-    def load(self, artifact: Artifact, threads: int, options: dict[str, Any] | None = None) -> None:
+    def pin_threads(self) -> None:
+        """TensorFlow's intra-op pool to ``threads``, inter-op to 1 (process-wide)."""
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(self.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError as exc:  # the runtime is already initialised
+            log.warning("TensorFlow threads already fixed, env settings apply: %s", exc)
+
+    def load(self, artifact: Artifact) -> None:
         import keras
         import tensorflow as tf
 

@@ -21,8 +21,6 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     artifact_format = "onnx"
     layout = "NCHW"
-    module = "onnxruntime"
-    distribution = "onnxruntime"
     modes = ("cpu", "coreml")
     macos_modes: ClassVar[dict[str, str]] = {"coreml": "the CoreML execution provider"}
 
@@ -34,18 +32,27 @@ class OnnxRuntimeBackend(Backend):
             return False, "this onnxruntime build has no CoreMLExecutionProvider"
         return True, ""
 
-    def load(self, artifact: Artifact, threads: int, options: dict[str, Any] | None = None) -> None:
+    def load(self, artifact: Artifact) -> None:
         import onnxruntime as ort
 
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self._session = ort.InferenceSession(
-            str(artifact.path), sess_options=so, providers=_PROVIDERS[self.mode]
+            str(artifact.path),
+            sess_options=session_options(self.threads),
+            providers=_PROVIDERS[self.mode],
         )
         self._input = artifact.input_name
 
     def run(self, prepared: Any) -> np.ndarray:
         return self._session.run(None, {self._input: prepared})[0]
+
+
+def session_options(threads: int):
+    """Full graph optimisation, ``threads`` intra-op threads, sequential execution."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return so

@@ -6,19 +6,20 @@ Modes: ``eager`` (default), ``compile`` (``torch.compile``, inductor), ``mps``
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 import numpy as np
 
 from harness.backends.base import Artifact, Backend
 
+log = logging.getLogger(__name__)
+
 
 class PyTorchBackend(Backend):
     name = "pytorch"
     artifact_format = "pytorch"
     layout = "NCHW"
-    module = "torch"
-    distribution = "torch"
     modes = ("eager", "compile", "mps")
     macos_modes: ClassVar[dict[str, str]] = {"mps": "the mps device"}
 
@@ -30,7 +31,17 @@ class PyTorchBackend(Backend):
             return False, "torch reports no usable mps device"
         return True, ""
 
-    def load(self, artifact: Artifact, threads: int, options: dict[str, Any] | None = None) -> None:
+    def pin_threads(self) -> None:
+        """torch's intra-op pool to ``threads``, inter-op to 1 (process-wide)."""
+        import torch
+
+        torch.set_num_threads(self.threads)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError as exc:  # settable only before the first parallel work
+            log.debug("torch inter-op threads already fixed: %s", exc)
+
+    def load(self, artifact: Artifact) -> None:
         import torch
 
         self._torch = torch

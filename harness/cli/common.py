@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from rich.console import Console
 
-console = Console()
+#: Data text (reasons, paths) may hold ``:name:``, so no emoji codes; styles only on a terminal.
+console = Console(emoji=False)
 if not console.is_terminal:  # piped or captured: do not squeeze tables to 80 columns
-    console = Console(width=160)
+    console = Console(emoji=False, width=160)
 
 
 class UsageError(Exception):

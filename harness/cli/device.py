@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli.common import console
 
@@ -48,14 +50,24 @@ def cmd_backends(args: argparse.Namespace) -> int:
     for column in ("backend", "version", "format", "modes", "status"):
         table.add_column(column)
     for row in rows:
-        modes = ", ".join(
-            m if m in row["modes_available"] else f"[dim]{m}[/dim]" for m in row["modes"]
+        modes = Text(", ").join(
+            Text(m, style="" if m in row["modes_available"] else "dim") for m in row["modes"]
         )
-        status = "[green]available[/green]" if row["available"] else f"[yellow]{row['reason']}"
+        status = (
+            Text("available", style="green")
+            if row["available"]
+            else Text(row["reason"], style="yellow")
+        )
         unavailable = "; ".join(f"{m}: {r}" for m, r in row["modes_unavailable"].items())
         if row["available"] and unavailable:
-            status += f" [dim]({unavailable})[/dim]"
-        table.add_row(row["name"], row["version"] or "-", row["artifact_format"], modes, status)
+            status.append(f" ({unavailable})", style="dim")
+        table.add_row(
+            escape(row["name"]),
+            escape(row["version"] or "-"),
+            escape(row["artifact_format"]),
+            modes,
+            status,
+        )
     console.print(table)
     return 0
 
@@ -67,12 +79,12 @@ def cmd_env(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    table = Table(title=f"{info['device_name']}  ({info['device_id']})", show_header=False)
+    table = Table(title=escape(f"{info['device_name']}  ({info['device_id']})"), show_header=False)
     table.add_column("key")
     table.add_column("value")
     for key, value in info.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items() if v is not None) or None
-        table.add_row(key, "[dim]-[/dim]" if value is None else str(value))
+        table.add_row(escape(key), Text("-", style="dim") if value is None else escape(str(value)))
     console.print(table)
     return 0

@@ -6,10 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.common import UsageError, add_spec_args, console, csv_list
 from harness.spec import load_spec
+
+#: What the export processes printed, beside the artifacts in the cache folder.
+EXPORT_LOG = "export.log"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,44 +66,42 @@ def cmd_macs(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from harness.exporters.artifacts import (
-        FORMATS,
-        copy_export,
-        export,
-        missing_requirements,
-        read_manifest,
-    )
-    from harness.parity import check_export
+    from harness.exporters.artifacts import cache_dir, copy_export, read_manifest
+    from harness.exporters.isolated import export_isolated
+    from harness.formats import FORMATS, get_format
 
     spec = load_spec(args.spec, args.width, args.resolution)
     formats = args.formats or list(FORMATS)
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise UsageError(
-            f"mobilebench export: error: unknown format {unknown[0]!r}: "
-            f"choose from {', '.join(FORMATS)}"
-        )
-    for fmt in formats:
-        reason = missing_requirements(fmt)
+    for name in formats:
+        try:
+            reason = get_format(name).missing()
+        except ValueError as exc:
+            raise UsageError(f"mobilebench export: error: {exc}") from None
         if reason:
             raise UsageError(f"mobilebench export: error: {reason}")
+    folder = cache_dir(spec, args.seed)
+    folder.mkdir(parents=True, exist_ok=True)
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"exporting {spec.name}", total=len(formats))
+        task = progress.add_task(f"exporting {spec.name}", total=None)
 
-        def advance(fmt: str) -> None:
-            progress.update(task, description=f"exporting {spec.name} -> {fmt}", advance=1)
+        def announce(source: str, group: list[str]) -> None:
+            what = ", ".join(group) or "the fp32 reference"
+            progress.update(task, description=f"exporting {spec.name} ({source}): {what}")
 
-        folder = export(spec, formats, seed=args.seed, on_progress=advance)
-        progress.update(task, description=f"checking parity of {spec.name}", completed=len(formats))
-        check_export(folder)
+        results = export_isolated(spec, formats, args.seed, folder / EXPORT_LOG, on_source=announce)
+    failed = {f: r for f, r in results.items() if not isinstance(r, Path)}
+    exported = [f for f in formats if f not in failed]
     if args.out:
-        folder = copy_export(folder, args.out, formats)
+        folder = copy_export(folder, args.out, exported)
     manifest = read_manifest(folder)
-    table = Table(title=f"{spec.name} -> {folder}")
+    table = Table(title=escape(f"{spec.name} -> {folder}"))
     for column in ("format", "file", "bytes", "parity", "rel_l2_err", "max_abs_err", "top1"):
         table.add_column(column, justify="right" if column in ("bytes",) else "left")
-    worst = 0
+    worst = 1 if failed else 0
     for fmt in formats:
+        if fmt in failed:
+            table.add_row(fmt, "", "", escape(str(failed[fmt])), "", "", "")
+            continue
         entry = manifest["artifacts"][fmt]
         parity = entry.get("parity", {})
         status = parity.get("status", "unchecked")
@@ -112,12 +114,14 @@ def cmd_export(args: argparse.Namespace) -> int:
             fmt,
             entry["path"],
             f"{entry['bytes']:,}",
-            status,
+            escape(status),
             _fmt_err(parity.get("rel_l2_err")),
             _fmt_err(parity.get("max_abs_err")),
             _fmt_err(parity.get("top1_agree")),
         )
     console.print(table)
+    if failed:
+        console.print(f"log: {folder / EXPORT_LOG}", markup=False, highlight=False)
     return worst
 
 

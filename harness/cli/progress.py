@@ -13,7 +13,7 @@ class RunProgress:
 
     def __init__(self, console: Console) -> None:
         self._progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -33,7 +33,7 @@ class RunProgress:
             self._progress.update(self._task, description=info["text"])
         elif event == "start":
             self._progress.update(self._task, total=info["total"], completed=0)
-            self._progress.console.print(f"writing {info['folder']}")
+            self._progress.console.print(f"writing {info['folder']}", markup=False)
         elif event == "cell":
             cell = info["cell"]
             self._progress.update(
@@ -44,7 +44,6 @@ class RunProgress:
         elif event == "row":
             row = info["row"]
             if row["status"] != "ok":
-                self._progress.console.print(
-                    f"[yellow]{row['cell_id']}: {row['status']}: {row['reason']}"
-                )
+                text = f"{row['cell_id']}: {row['status']}: {row['reason']}"
+                self._progress.console.print(text, style="yellow", markup=False)
             self._progress.advance(self._task)

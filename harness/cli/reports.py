@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from harness.cli.common import UsageError, console, fmt_num
 
@@ -34,25 +36,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from harness.report.html import render_report
-    from harness.report.load import load_runs, write_merged
+    from harness.report.write import write_report
 
     paths = args.runs or [Path("results")]
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise UsageError(f"mobilebench report: error: no such file or folder: {missing[0]}")
-    results, samples, envs, problems = load_runs(paths)
-    for problem in problems:
-        console.print(f"[yellow]skipped: {problem}", markup=False)
-    if results.empty:
+    written = write_report(paths, args.out, merged=True)
+    for problem in written.problems:
+        console.print(f"[yellow]skipped:[/yellow] {escape(problem)}")
+    if written.page is None:
         raise UsageError(
             f"mobilebench report: error: no runs found in {', '.join(map(str, paths))}"
         )
-    out = render_report(results, samples, envs, args.out, problems=problems)
-    merged = write_merged(results, out.parent)
+    merged = ", ".join(path.name for path in written.merged)
     console.print(
-        f"{len(results)} cells from {len(envs)} runs -> {out} (merged: {merged[0].name}, "
-        f"{merged[1].name})"
+        escape(
+            f"{written.rows} cells from {written.runs} runs -> {written.page} (merged: {merged})"
+        )
     )
     return 0
 
@@ -66,22 +67,23 @@ def cmd_compare(args: argparse.Namespace) -> int:
         result = compare_runs(args.base, args.new, args.threshold)
     except ValueError as exc:
         raise UsageError(f"mobilebench compare: error: {exc}") from None
-    table = Table(title=f"{args.new} vs {args.base} (threshold {args.threshold:g}%)")
+    for problem in result.problems:
+        console.print(f"[yellow]skipped:[/yellow] {escape(problem)}")
+    table = Table(title=escape(f"{args.new} vs {args.base} (threshold {args.threshold:g}%)"))
     for column in ("cell", "verdict", "base p50 ms", "new p50 ms", "ratio", "95% CI", "flags"):
         table.add_column(column, overflow="fold")
     styles = {"regressed": "red", "broken": "red", "improved": "green", "fixed": "green"}
     for row in compare_rows(result):
-        style = styles.get(row["verdict"], "")
         table.add_row(
-            row["cell"],
-            f"[{style}]{row['verdict']}[/{style}]" if style else row["verdict"],
+            escape(row["cell"]),
+            Text(row["verdict"], style=styles.get(row["verdict"], "")),
             fmt_num(row.get("base_p50_ms")),
             fmt_num(row.get("new_p50_ms")),
             fmt_num(row.get("ratio"), ".3f"),
             f"{fmt_num(row.get('ci95_low'), '.3f')}-{fmt_num(row.get('ci95_high'), '.3f')}"
             if row.get("ci95_low") is not None
             else "",
-            "; ".join(row.get("flags") or []),
+            escape(row["flags"]),
         )
     console.print(table)
     console.print(", ".join(f"{n} {verdict}" for verdict, n in result.counts().items()))

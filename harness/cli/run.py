@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.common import UsageError, console, csv_list
-from harness.spec import load_spec
+from harness.measure.timing import DEFAULT_TARGET_CI_PCT
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,8 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--target-ci",
         type=float,
-        default=2.5,
-        help="go on past --min-time until the median's 95%% CI is within this %% (0: off)",
+        default=DEFAULT_TARGET_CI_PCT,
+        help="go on past --min-time until the median's 95%% CI is within this %%; rows still "
+        "wider are flagged noisy (0: off)",
     )
     run.add_argument("--cell-timeout", type=float, default=300.0, help="seconds per cell")
     run.add_argument("--repeat", type=int, default=1, help="run each cell K times, interleaved")
@@ -48,7 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from harness.backends import REGISTRY, get_backend
     from harness.measure.threads import physical_cores
     from harness.measure.timing import TimingConfig
-    from harness.runner import RunConfig, run
+    from harness.runner import RunConfig, load_specs, run
 
     backends = args.backends or list(REGISTRY)
     for name in backends:
@@ -56,8 +58,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             get_backend(name)
         except (KeyError, ImportError) as exc:
             raise UsageError(f"mobilebench run: error: {exc.args[0]}") from None
-    for name in args.models:
-        load_spec(name)  # SpecError -> one line, exit 2
+    try:
+        models = list(load_specs(args.models))  # SpecError -> one line, exit 2
+    except ValueError as exc:
+        raise UsageError(f"mobilebench run: error: {exc}") from None
     numbers = {
         "--threads": args.threads or [],
         "--batch": args.batch,
@@ -79,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"mobilebench run: error: {flag} must be >= 0")
     modes = args.modes if args.modes in ("default", "all") else csv_list(str)(args.modes)
     config = RunConfig(
-        models=args.models,
+        models=models,
         backends=backends,
         threads=args.threads or [physical_cores()],
         batches=args.batch,
@@ -99,14 +103,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_temp_c=args.max_temp,
     )
     from harness.cli.progress import RunProgress
+    from harness.report.write import write_report
 
     with RunProgress(console) as progress:
         state = run(config, progress.report)
     console.print(summary_table(state.rows, f"{state.folder}"))
+    report = state.folder / REPORT_HTML
+    write_report([state.folder], report)
+    console.print(f"report: {report}", markup=False, highlight=False)
     if state.interrupted:
         console.print(f"[yellow]interrupted: {len(state.rows)} of {state.total} cells kept")
         return 130
+    broken = [row for row in state.rows if row["status"] in FAILED_STATUSES]
+    if broken:
+        console.print(
+            f"[red]{len(broken)} of {len(state.rows)} cells failed or timed out; "
+            "every row and the report are written"
+        )
+        return EXIT_CELLS_FAILED
     return 0
+
+
+#: Row statuses that make ``mobilebench run`` exit with :data:`EXIT_CELLS_FAILED`.
+FAILED_STATUSES = ("failed", "timeout")
+EXIT_CELLS_FAILED = 1
+REPORT_HTML = "report.html"
 
 
 def summary_table(rows: list[dict], title: str) -> Table:
@@ -136,7 +157,7 @@ def summary_table(rows: list[dict], title: str) -> Table:
         ok = row["status"] == "ok"
         note = ""
         if row.get("reason"):
-            notes.append(f"[{len(notes) + 1}] {row['cell_id']}: {row['reason']}")
+            notes.append(escape(f"[{len(notes) + 1}] {row['cell_id']}: {row['reason']}"))
             note = f"[{len(notes)}]"
         table.add_row(
             row["model"],

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import json
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.exporters.base import Artifact
+from harness.formats import FORMATS, FP32, by_source, distributions, get_format
 from harness.spec import ModelSpec
 from harness.versions import distribution_versions
 from harness.weights import make_weights, sample_input
@@ -30,58 +30,11 @@ from harness.weights import make_weights, sample_input
 log = logging.getLogger(__name__)
 
 #: Sources whose code decides what the exported files hold: a change rebuilds the cache.
-_SOURCES = ("architecture.py", "weights.py", "builders", "exporters")
+_SOURCES = ("architecture.py", "weights.py", "formats.py", "builders", "exporters")
 MANIFEST = "manifest.json"
 REFERENCE = "reference.npy"
 #: The parity input: this many seeded images.
 PARITY_BATCH = 8
-#: Distributions whose versions change the exported files.
-VERSIONED = (
-    "torch",
-    "tensorflow",
-    "keras",
-    "onnx",
-    "onnxscript",
-    "coremltools",
-    "ai-edge-litert",
-    "numpy",
-)
-
-
-def _exporters() -> dict[str, tuple[str, Callable[..., Artifact]]]:
-    """format -> (source framework, export function); imports stay lazy."""
-    from harness.exporters.coreml import export_coreml
-    from harness.exporters.native import export_keras, export_pytorch
-    from harness.exporters.onnx import export_onnx
-    from harness.exporters.tflite import export_tflite
-
-    return {
-        "pytorch": ("pytorch", export_pytorch),
-        "keras": ("keras", export_keras),
-        "onnx": ("pytorch", export_onnx),
-        "tflite": ("keras", export_tflite),
-        "coreml": ("pytorch", export_coreml),
-    }
-
-
-FORMATS = ("pytorch", "keras", "onnx", "tflite", "coreml")
-#: Python modules each format's exporter needs (and the pip extra that brings them).
-REQUIRES = {
-    "pytorch": (("torch",), "pytorch"),
-    "keras": (("tensorflow", "keras"), "keras"),
-    "onnx": (("torch", "onnx", "onnxscript"), "onnx,pytorch"),
-    "tflite": (("tensorflow", "ai_edge_litert"), "tflite"),
-    "coreml": (("torch", "coremltools"), "coreml,pytorch"),
-}
-
-
-def missing_requirements(fmt: str) -> str | None:
-    """Why ``fmt`` cannot be exported here (a one-line reason), or None when it can."""
-    modules, extra = REQUIRES[fmt]
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if not missing:
-        return None
-    return f"exporting {fmt} needs {', '.join(missing)} (pip install 'mobilebench[{extra}]')"
 
 
 class MissingFramework(RuntimeError):
@@ -89,7 +42,8 @@ class MissingFramework(RuntimeError):
 
 
 def versions() -> dict[str, str | None]:
-    return distribution_versions(VERSIONED)
+    """Versions of every distribution that changes the exported files or their parity."""
+    return distribution_versions(distributions())
 
 
 def cache_root() -> Path:
@@ -154,9 +108,11 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     tmp.replace(folder / MANIFEST)
 
 
-def artifact_in(folder: Path, fmt: str, manifest: dict[str, Any] | None = None) -> Artifact:
-    """The :class:`Artifact` of ``fmt`` in an export folder (paths are relative to it)."""
-    entry = (manifest or read_manifest(folder))["artifacts"][fmt]
+def artifact_in(
+    folder: Path, fmt: str, precision: str = FP32, manifest: dict[str, Any] | None = None
+) -> Artifact:
+    """The :class:`Artifact` of ``fmt`` at ``precision`` in an export folder."""
+    entry = (manifest or read_manifest(folder))["artifacts"][get_format(fmt).key(precision)]
     return Artifact(
         format=entry["format"],
         path=folder / entry["path"],
@@ -184,70 +140,102 @@ def _entry(artifact: Artifact, folder: Path) -> dict[str, Any]:
     }
 
 
-class _Models:
-    """Builds the native models once, on first need."""
-
-    def __init__(self, spec: ModelSpec, seed: int) -> None:
-        self.spec, self.seed = spec, seed
-        self._weights: dict | None = None
-        self._built: dict[str, Any] = {}
-
-    @property
-    def weights(self) -> dict:
-        if self._weights is None:
-            self._weights = make_weights(self.spec, self.seed)
-        return self._weights
-
-    def get(self, framework: str) -> Any:
-        if framework not in self._built:
-            if framework == "pytorch":
-                from harness.builders.pytorch import build
-            else:
-                from harness.builders.keras import build
-            self._built[framework] = build(self.spec, self.weights)
-        return self._built[framework]
-
-
 def export(
     spec: ModelSpec,
-    formats: Iterable[str] = FORMATS,
+    formats: Iterable[str] | None = None,
     seed: int = 0,
     on_progress: Callable[[str], None] | None = None,
 ) -> Path:
-    """Export ``formats`` into the cache folder of (spec, seed); return the folder.
+    """Export ``formats`` (default: all) into the cache folder of (spec, seed), in this process.
 
-    Formats already in the folder's manifest (with their file present) are reused.
+    Formats already in the folder's manifest are reused. Raises on the first
+    failure; :func:`export_source` is the per-process step that keeps going.
     """
-    formats = list(formats)
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise ValueError(f"unknown format {unknown[0]!r}: choose from {', '.join(FORMATS)}")
-    for fmt in formats:
-        reason = missing_requirements(fmt)
+    names = list(FORMATS if formats is None else formats)
+    for name in names:
+        reason = get_format(name).missing()
         if reason:
             raise MissingFramework(reason)
+    for source, group in export_plan(spec, seed, names).items():
+        errors = export_source(spec, source, group, seed, on_progress)
+        if errors:
+            fmt, error = next(iter(errors.items()))
+            raise RuntimeError(f"export of {spec.name} to {fmt} failed: {error}")
+    return cache_dir(spec, seed)
+
+
+def export_plan(spec: ModelSpec, seed: int, formats: Iterable[str]) -> dict[str, list[str]]:
+    """``{source: formats}`` still to export, PyTorch first; cached formats are left out.
+
+    The PyTorch step also runs, with no format, when only the fp32 reference is missing.
+    """
+    folder = cache_dir(spec, seed)
+    manifest = read_manifest(folder) or {"artifacts": {}}
+    plan = by_source(f for f in formats if not _cached(folder, manifest, f))
+    if "pytorch" not in plan and not (folder / REFERENCE).is_file():
+        plan = {"pytorch": [], **plan}
+    return plan
+
+
+def export_source(
+    spec: ModelSpec,
+    source: str,
+    formats: Sequence[str],
+    seed: int = 0,
+    on_progress: Callable[[str], None] | None = None,
+) -> dict[str, str]:
+    """Build ``spec``'s ``source`` model once and export each of ``formats`` from it.
+
+    The PyTorch step also writes the fp32 reference. A format that fails is
+    logged and reported in the returned ``{format: error}``; the others go on.
+    Every newly written artifact is checked against the reference here, in
+    the same process, so parity never loads a second framework.
+    """
+    from harness.parity import check_export
+
     folder = cache_dir(spec, seed)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(folder) or _new_manifest(spec, seed)
-    models = _Models(spec, seed)
-    if not (folder / REFERENCE).is_file():
-        _write_reference(folder, spec, seed, models)
-    exporters = _exporters()
-    for fmt in formats:
-        entry = manifest["artifacts"].get(fmt)
-        if entry and (folder / entry["path"]).exists():
-            log.info("%s: reusing cached %s", spec.name, entry["path"])
-            continue
+    todo = [f for f in formats if not _cached(folder, manifest, f)]
+    needs_reference = source == "pytorch" and not (folder / REFERENCE).is_file()
+    if not todo and not needs_reference:
+        log.info("%s: reusing cached %s", spec.name, ", ".join(formats))
+        return {}
+    model = _build(spec, source, seed)
+    if needs_reference:
+        _write_reference(folder, spec, seed, model)
+    errors: dict[str, str] = {}
+    for name in todo:
         if on_progress:
-            on_progress(fmt)
-        source, fn = exporters[fmt]
-        artifact = fn(models.get(source), spec, folder)
+            on_progress(name)
+        fmt = get_format(name)
+        try:
+            artifact = fmt.export_function()(model, spec, folder)
+        except Exception as exc:
+            log.exception("export of %s to %s failed", spec.name, name)
+            errors[name] = f"{type(exc).__name__}: {exc}"
+            continue
         artifact = dataclasses.replace(
             artifact, sha256=sha256_of(artifact.path), bytes=size_of(artifact.path)
         )
-        manifest["artifacts"][fmt] = _entry(artifact, folder)
+        manifest["artifacts"][fmt.key()] = _entry(artifact, folder)
         write_manifest(folder, manifest)
-    return folder
+    check_export(folder, [f for f in todo if f not in errors])
+    return errors
+
+
+def _cached(folder: Path, manifest: dict[str, Any], fmt: str) -> bool:
+    entry = manifest["artifacts"].get(get_format(fmt).key())
+    return bool(entry) and (folder / entry["path"]).exists()
+
+
+def _build(spec: ModelSpec, source: str, seed: int) -> Any:
+    """The native ``source`` model of ``spec`` with the shared generated weights."""
+    if source == "pytorch":
+        from harness.builders.pytorch import build
+    else:
+        from harness.builders.keras import build
+    return build(spec, make_weights(spec, seed))
 
 
 def _new_manifest(spec: ModelSpec, seed: int) -> dict[str, Any]:
@@ -275,14 +263,14 @@ def _new_manifest(spec: ModelSpec, seed: int) -> dict[str, Any]:
     }
 
 
-def _write_reference(folder: Path, spec: ModelSpec, seed: int, models: _Models) -> None:
+def _write_reference(folder: Path, spec: ModelSpec, seed: int, model: Any) -> None:
     """The PyTorch fp32 output on the parity input: what every artifact is held to."""
     import torch
 
     x = torch.from_numpy(sample_input(spec, PARITY_BATCH, seed))
     # no_grad, not inference_mode: the same module is traced by torch.export afterwards.
     with torch.no_grad():
-        reference = models.get("pytorch")(x).numpy()
+        reference = model(x).numpy()
     np.save(folder / REFERENCE, reference)
 
 
@@ -290,7 +278,8 @@ def copy_export(folder: Path, out: Path, formats: Iterable[str]) -> Path:
     """Copy the chosen artifacts, the reference and the manifest from ``folder`` to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(folder)
-    keep = {f: manifest["artifacts"][f] for f in formats}
+    keys = [get_format(f).key() for f in formats]
+    keep = {k: manifest["artifacts"][k] for k in keys if k in manifest["artifacts"]}
     for entry in keep.values():
         src, dst = folder / entry["path"], out / entry["path"]
         if dst.exists():

@@ -8,6 +8,8 @@ needs macOS, so :func:`mil_summary` reads the saved program instead.
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.exporters.base import Artifact, example_batch
@@ -38,22 +40,49 @@ def export_coreml(model, spec, out_dir: Path) -> Artifact:
     return Artifact("coreml", path, INPUT_NAME, ("batch", 3, res, res), "NCHW", OUTPUT_NAME)
 
 
-def mil_summary(path: Path) -> dict:
-    """Op counts and conv/linear weight shapes of a saved mlprogram (no macOS needed)."""
+@dataclass(frozen=True)
+class MilOp:
+    """One operation of a saved mlprogram: its type, first output shape and weight shape.
+
+    Shapes are per image: a flexible (batch) dimension counts as 1. ``weight_shape``
+    is set for ``conv`` and ``linear`` only.
+    """
+
+    type: str
+    output_shape: tuple[int, ...]
+    weight_shape: tuple[int, ...] | None
+
+
+def mil_ops(path: Path) -> list[MilOp]:
+    """The operations of a saved mlprogram's ``main`` function, in order (no macOS needed)."""
     import coremltools as ct
 
     spec = ct.utils.load_spec(str(path))
     function = spec.mlProgram.functions["main"]
     block = function.block_specializations[function.opset]
     shapes: dict[str, tuple[int, ...]] = {}
-    op_counts: dict[str, int] = {}
-    weights: list[dict] = []
+    ops = []
     for op in block.operations:
-        op_counts[op.type] = op_counts.get(op.type, 0) + 1
         for output in op.outputs:
             dims = output.type.tensorType.dimensions
-            shapes[output.name] = tuple(d.constant.size for d in dims)
+            shapes[output.name] = tuple(
+                d.constant.size if d.HasField("constant") else 1 for d in dims
+            )
+        weight = None
         if op.type in ("conv", "linear"):
-            weight = op.inputs["weight"].arguments[0].name
-            weights.append({"op": op.type, "weight_shape": list(shapes.get(weight, ()))})
-    return {"op_counts": op_counts, "weights": weights}
+            weight = shapes[op.inputs["weight"].arguments[0].name]
+        ops.append(MilOp(op.type, shapes.get(op.outputs[0].name, ()), weight))
+    return ops
+
+
+def mil_summary(path: Path) -> dict:
+    """Op counts and conv/linear weight shapes of a saved mlprogram."""
+    ops = mil_ops(path)
+    return {
+        "op_counts": dict(Counter(op.type for op in ops)),
+        "weights": [
+            {"op": op.type, "weight_shape": list(op.weight_shape)}
+            for op in ops
+            if op.weight_shape is not None
+        ],
+    }

@@ -1,9 +1,8 @@
 """One thread setting for every framework, and the number of physical cores.
 
 Thread pools are sized when a library loads, so :func:`apply_env` must run in a
-fresh child process before numpy or any framework is imported; the
-``configure_*`` calls then pin the framework's own pools. Frameworks are
-imported lazily and may be absent.
+fresh child process before numpy or any framework is imported; each backend
+then pins its own runtime's pools (``Backend.pin_threads``).
 """
 
 from __future__ import annotations
@@ -53,36 +52,6 @@ def apply_env(threads: int) -> dict[str, str]:
         log.warning("thread env set after importing %s; their pools may ignore it", loaded)
     os.environ.update(env)
     return env
-
-
-def configure_torch(threads: int) -> bool:
-    """Pin torch's intra-op pool to ``threads`` and inter-op to 1; False if torch is absent."""
-    _check(threads)
-    try:
-        import torch
-    except ImportError:
-        return False
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError as exc:  # only settable before the first parallel work
-        log.debug("torch inter-op threads already fixed: %s", exc)
-    return True
-
-
-def configure_tensorflow(threads: int) -> bool:
-    """Pin TensorFlow's intra-op pool to ``threads`` and inter-op to 1; False if absent."""
-    _check(threads)
-    try:
-        import tensorflow as tf
-    except ImportError:
-        return False
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError as exc:  # the runtime is already initialised
-        log.warning("TensorFlow threads already fixed, env settings apply: %s", exc)
-    return True
 
 
 def parse_physical_cores(cpuinfo: str) -> int | None:

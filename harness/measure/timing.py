@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from harness.measure.stats import summarize
 
 _WARMUP_CAP_FACTOR = 10
+#: ``--target-ci``: the loop aims for this and a row wider than it is flagged noisy.
+DEFAULT_TARGET_CI_PCT = 2.5
 
 
 @dataclass(frozen=True)

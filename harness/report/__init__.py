@@ -1,18 +1,28 @@
 """Reports from run folders: tidy frames, merged CSV/JSON, one self-contained HTML page, compare.
 
-Entry points for the CLI (``mobilebench report`` and ``mobilebench compare``);
-nothing here prints, everything returns data. No ML framework is imported.
+Entry points for the CLI (``mobilebench report`` and ``mobilebench compare``)
+and for the end of ``mobilebench run``; nothing here prints, everything returns
+data. No ML framework is imported.
 
+- ``harness.report.write.write_report(paths: Sequence[Path], out: Path, *,
+  merged: bool = False, title: str = "mobilebench report") -> Written``: loads
+  the inputs and writes the page to ``out`` (plus ``results.csv``/``results.json``
+  beside it with ``merged``). ``Written`` has ``page`` (None when no row loaded,
+  then nothing is written), ``merged``, ``rows``, ``runs`` and ``problems``.
 - ``harness.report.load.load_runs(paths: Sequence[Path]) -> tuple[pd.DataFrame,
   pd.DataFrame, dict[str, dict], list[str]]``: ``(results, samples, envs, problems)``.
   Each path is a run folder, a folder holding run folders at any depth (e.g.
   ``results/``), or a pytest-benchmark JSON file. Unreadable inputs become one
   line each in ``problems`` and are skipped.
+- ``harness.report.load.load_frames(paths: Sequence[Path]) -> Frames``: the same
+  with each env.json as tidy frames: ``results``, ``samples``, ``runs`` (one row
+  per run), ``peaks`` (one row per run and thread count: the fp32 GEMM peak and
+  the library that set it), ``versions`` (one row per run, one column per
+  package) and ``problems``.
 - ``harness.report.load.write_merged(results: pd.DataFrame, out_dir: Path) ->
   tuple[Path, Path]``: writes ``out_dir/results.csv`` and ``out_dir/results.json``.
-- ``harness.report.html.render_report(results: pd.DataFrame, samples: pd.DataFrame,
-  envs: Mapping[str, Mapping[str, Any]], out: Path, *, problems: Sequence[str] = (),
-  title: str = "mobilebench report") -> Path``: writes one offline HTML file.
+- ``harness.report.html.render_report(frames: Frames, out: Path, *, title: str =
+  "mobilebench report") -> Path``: writes one offline HTML file.
 - ``harness.report.compare.compare_runs(base_dir: Path, new_dir: Path,
   threshold_pct: float = 5.0) -> CompareResult``: raises ValueError (one line)
   when a path does not hold exactly one run.
@@ -20,7 +30,8 @@ nothing here prints, everything returns data. No ML framework is imported.
   cell regressed (or broke: ok in base, failed/timeout in new), else 0.
 - ``harness.report.compare.compare_rows(result: CompareResult) -> list[dict[str, Any]]``:
   keys ``cell, verdict, base_p50_ms, new_p50_ms, ratio, ci95_low, ci95_high,
-  change_pct, flags``, worst first, then cells found in one run only.
-  ``CompareResult.counts() -> dict[str, int]`` gives a one-line summary;
-  ``CompareResult.problems`` lists inputs skipped while loading.
+  change_pct, flags`` (flags as one ``"; "``-joined string), worst first, then
+  cells found in one run only. ``CompareResult.counts() -> dict[str, int]``
+  gives a one-line summary; ``CompareResult.problems`` lists inputs skipped
+  while loading.
 """

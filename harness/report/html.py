@@ -1,24 +1,45 @@
 """The self-contained HTML report: one file, inline CSS, SVG and JS, no network, printable.
 
 Sections (each an element id): summary, latency, depthwise, latency-vs-macs,
-memory, repeats, results, environment, inputs. Every piece of text that comes
-from data goes through :func:`html.escape`.
+memory, repeats, results, environment, inputs. The page reads only the tidy
+frames of :func:`harness.report.load.load_frames`; every piece of text that
+comes from data is HTML-escaped.
 """
 
 from __future__ import annotations
 
 import html
-import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.report import plots, tables
+from harness.report.html_table import (
+    Column,
+    esc,
+    fmt_int,
+    fmt_ms,
+    fmt_num1,
+    fmt_num2,
+    fmt_pct,
+    fmt_ratio,
+    fmt_sci,
+    fmt_si,
+    fmt_signed_pct,
+    fmt_str,
+    formatter,
+    note,
+    render_table,
+)
+from harness.report.load import Frames
 
+TITLE = "mobilebench report"
 SECTIONS = (
     ("summary", "Summary per device"),
     ("latency", "Latency per backend"),
@@ -30,8 +51,6 @@ SECTIONS = (
     ("environment", "Run environment"),
     ("inputs", "Inputs"),
 )
-#: Columns whose text may wrap; every other table cell stays on one line.
-WRAP_COLUMNS = frozenset({"reason", "settings"})
 #: The results-table columns that fit a printed page; the others are screen-only.
 PRINT_COLUMNS = frozenset(
     (
@@ -40,35 +59,18 @@ PRINT_COLUMNS = frozenset(
         *("n_iter", "peak_rss_mb", "roofline_pct"),
     )
 )
-Format = Callable[[Any], str]
-Column = tuple[str, str, Format]
 
 
-def render_report(
-    results: pd.DataFrame,
-    samples: pd.DataFrame,
-    envs: Mapping[str, Mapping[str, Any]],
-    out: Path,
-    *,
-    problems: Sequence[str] = (),
-    title: str = "mobilebench report",
-) -> Path:
-    """Write the report for the frames of ``load_runs`` to ``out`` (one HTML file); return it."""
+def render_report(frames: Frames, out: Path, *, title: str = TITLE) -> Path:
+    """Write the report for ``frames`` to ``out`` (one HTML file); return it."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(build_html(results, samples, envs, problems=problems, title=title))
+    out.write_text(build_html(frames, title=title))
     return out
 
 
-def build_html(
-    results: pd.DataFrame,
-    samples: pd.DataFrame,
-    envs: Mapping[str, Mapping[str, Any]],
-    *,
-    problems: Sequence[str] = (),
-    title: str = "mobilebench report",
-) -> str:
+def build_html(frames: Frames, *, title: str = TITLE) -> str:
     """The report page as a string."""
-    page = _Page(results, samples, envs)
+    page = _Page(frames)
     bodies = {
         "summary": page.summary(),
         "latency": page.latency(),
@@ -78,41 +80,45 @@ def build_html(
         "repeats": page.repeats(),
         "results": page.results_table(),
         "environment": page.environment(),
-        "inputs": page.inputs(problems),
+        "inputs": page.inputs(),
     }
     nav = "".join(f'<a href="#{sid}">{html.escape(name)}</a>' for sid, name in SECTIONS)
     sections = "\n".join(
         f'<section id="{sid}"><h2>{html.escape(name)}</h2>\n{bodies[sid]}</section>'
         for sid, name in SECTIONS
     )
-    generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results = frames.results
     devices = results["device_id"].dropna().nunique()
     lede = (
-        f"{len(envs)} run(s) on {devices} device(s), {len(results)} row(s); generated {generated}."
+        f"{len(frames.runs)} run(s) on {devices} device(s), {len(results)} row(s); "
+        f"generated {generated}."
     )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n"
+        f"<title>{html.escape(title)}</title><style>\n{_asset('report.css')}</style></head>\n"
         f"<body><header><h1>{html.escape(title)}</h1><p>{html.escape(lede)}</p>"
-        f"<nav>{nav}</nav></header>\n<main>{sections}</main>\n<script>{_JS}</script></body></html>\n"
+        f"<nav>{nav}</nav></header>\n<main>{sections}</main>\n"
+        f"<script>\n{_asset('report.js')}</script></body></html>\n"
     )
+
+
+@cache
+def _asset(name: str) -> str:
+    """A stylesheet or script shipped in ``harness/report/static``."""
+    return (files("harness.report") / "static" / name).read_text(encoding="utf-8")
 
 
 class _Page:
     """Derived tables computed once, one method per section."""
 
-    def __init__(
-        self,
-        results: pd.DataFrame,
-        samples: pd.DataFrame,
-        envs: Mapping[str, Mapping[str, Any]],
-    ) -> None:
-        self.results = results
-        self.samples = samples
-        self.envs = envs
-        self.cells = tables.cells(results, samples)
-        self.colors = plots.palette(results["backend"].dropna().astype(str))
+    def __init__(self, frames: Frames) -> None:
+        self.frames = frames
+        self.results = frames.results
+        self.samples = frames.samples
+        self.cells = tables.cells(frames.results, frames.samples)
+        self.colors = plots.palette(frames.results["backend"].dropna().astype(str))
         self._figures = 0
 
     def figure(self, svg: str | None, caption: str) -> str:
@@ -135,48 +141,62 @@ class _Page:
 
     def summary(self) -> str:
         if self.results.empty:
-            return _note("No runs were loaded, so there is nothing to summarise.")
+            return note("No runs were loaded, so there is nothing to summarise.")
         best = tables.fastest(self.cells)
         parts = []
         for device_id, name in self.devices():
             rows = self.results[self.results["device_id"] == device_id]
             counts = rows["status"].value_counts().to_dict()
             tally = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-            parts.append(f"<h3>{_esc(name or device_id)} <small>{_esc(device_id)}</small></h3>")
-            parts.append(_fingerprint(self._latest_env(device_id)))
-            parts.append(f"<p>Rows: {_esc(tally)}.</p>")
+            parts.append(f"<h3>{esc(name or device_id)} <small>{esc(device_id)}</small></h3>")
+            parts.append(self.fingerprint(device_id))
+            parts.append(f"<p>Rows: {esc(tally)}.</p>")
             mine = best[best["device_id"] == device_id] if len(best) else best
             if mine.empty:
-                parts.append(_note("No cell was measured on this device (all skipped or failed)."))
+                parts.append(note("No cell was measured on this device (all skipped or failed)."))
                 continue
             parts.append(
-                _table(
+                render_table(
                     mine,
                     [
-                        ("model", "model", _str),
-                        ("batch", "batch", _int),
-                        ("backend", "fastest backend", _str),
-                        ("mode", "mode", _str),
-                        ("threads", "threads", _int),
-                        ("latency_ms_p50", "p50 (ms)", _ms),
-                        ("latency_ms_p90", "p90 (ms)", _ms),
-                        ("peak_rss_mb", "peak RSS (MB)", _num1),
-                        ("roofline_pct", "roofline (% of GEMM peak)", _pct),
-                        ("source", "source", _str),
-                        ("run_id", "run", _str),
+                        ("model", "model", fmt_str),
+                        ("batch", "batch", fmt_int),
+                        ("backend", "fastest backend", fmt_str),
+                        ("mode", "mode", fmt_str),
+                        ("threads", "threads", fmt_int),
+                        ("latency_ms_p50", "p50 (ms)", fmt_ms),
+                        ("latency_ms_p90", "p90 (ms)", fmt_ms),
+                        ("peak_rss_mb", "peak RSS (MB)", fmt_num1),
+                        ("roofline_pct", "roofline (% of GEMM peak)", fmt_pct),
+                        ("source", "source", fmt_str),
+                        ("run_id", "run", fmt_str),
                     ],
                 )
             )
         return "\n".join(parts)
 
-    def _latest_env(self, device_id: str) -> Mapping[str, Any]:
-        mine = [env for key, env in sorted(self.envs.items()) if env.get("device_id") == device_id]
-        return mine[-1] if mine else {}
+    def fingerprint(self, device_id: str) -> str:
+        """The device's facts and GEMM peaks, from its latest run."""
+        runs = self.frames.runs[self.frames.runs["device_id"] == device_id]
+        if runs.empty:
+            return note("No env.json for device.")
+        run = runs.iloc[-1]
+        items = [(label, fmt(run[key])) for key, label, fmt in _FINGERPRINT]
+        peaks = self.frames.peaks[self.frames.peaks["run_key"] == run["run_key"]]
+        if len(peaks):
+            text = "; ".join(map(_peak_text, peaks.to_dict(orient="records")))
+            items.append(("GEMM peak (fp32)", text))
+        shown = "".join(
+            f"<dt>{html.escape(label)}</dt><dd>{html.escape(text)}</dd>"
+            for label, text in items
+            if text
+        )
+        return f'<dl class="fingerprint">{shown}</dl>' if shown else note("No env.json for device.")
 
     def latency(self) -> str:
         labelled = tables.labelled_samples(self.results, self.samples)
         if labelled.empty:
-            return _note(
+            return note(
                 "No raw latency samples were loaded (samples.csv missing or empty), "
                 "so the spread cannot be shown; the tables below give p50/p90."
             )
@@ -187,7 +207,7 @@ class _Page:
         for device_id, name in self.devices():
             mine = labelled[labelled["device_id"] == device_id]
             if mine.empty:
-                parts.append(_note(f"{name or device_id}: no raw samples."))
+                parts.append(note(f"{name or device_id}: no raw samples."))
                 continue
             if mine["run_key"].nunique() > 1:  # one box per run, never pooled across runs
                 run_ids = mine["run_key"].str.rpartition("/")[2]
@@ -196,15 +216,13 @@ class _Page:
             parts.append(self.figure(svg, f"Latency spread per cell on {name or device_id}"))
         missing = len(self.cells) - len(labelled[["run_key", "cell_id"]].drop_duplicates())
         if missing:
-            parts.append(
-                _note(f"{missing} measured cell(s) have no raw samples and are not drawn.")
-            )
+            parts.append(note(f"{missing} measured cell(s) have no raw samples and are not drawn."))
         return "\n".join(parts)
 
     def depthwise(self) -> str:
         table = tables.depthwise(self.cells)
         if table.empty:
-            return _note(
+            return note(
                 "No run holds both mobilenet_v2 and standard_conv measured with the same "
                 "backend, mode, width, resolution, batch and threads, so there is no ratio to show."
             )
@@ -218,20 +236,20 @@ class _Page:
         table["backend_mode"] = [
             f"{b}/{m or '?'}" for b, m in zip(table["backend"], table["mode"], strict=True)
         ]
-        html_table = _table(
+        html_table = render_table(
             table,
             [
-                ("device_name", "device", _str),
-                ("backend_mode", "backend/mode", _str),
-                ("batch", "batch", _int),
-                ("threads", "threads", _int),
-                ("dw_p50_ms", "mobilenet_v2 p50 (ms)", _ms),
-                ("std_p50_ms", "standard_conv p50 (ms)", _ms),
-                ("latency_ratio", "latency ratio", _ratio),
-                ("mac_ratio", "MAC ratio", _ratio),
-                ("realised_pct", "realised", _pct),
-                ("source", "source", _str),
-                ("run_id", "run", _str),
+                ("device_name", "device", fmt_str),
+                ("backend_mode", "backend/mode", fmt_str),
+                ("batch", "batch", fmt_int),
+                ("threads", "threads", fmt_int),
+                ("dw_p50_ms", "mobilenet_v2 p50 (ms)", fmt_ms),
+                ("std_p50_ms", "standard_conv p50 (ms)", fmt_ms),
+                ("latency_ratio", "latency ratio", fmt_ratio),
+                ("mac_ratio", "MAC ratio", fmt_ratio),
+                ("realised_pct", "realised", fmt_pct),
+                ("source", "source", fmt_str),
+                ("run_id", "run", fmt_str),
             ],
             table_id="depthwise-table",
         )
@@ -240,48 +258,48 @@ class _Page:
         return intro + html_table + self.figure(svg, caption)
 
     def latency_vs_macs(self) -> str:
-        peaks = {}
-        for env in self.envs.values():
-            peak = env.get("gemm_peak")
-            if isinstance(peak, Mapping) and isinstance(peak.get("gmacs_per_s"), int | float):
-                peaks[str(env.get("device_name") or env.get("device_id"))] = peak["gmacs_per_s"]
-        svg = plots.latency_vs_macs(self.cells, peaks, self.colors)
+        roofs = tables.roofs(self.cells, self.frames.peaks)
+        svg = plots.latency_vs_macs(self.cells, roofs, self.colors)
         if svg is None:
-            return _note("No measured cell has both a p50 latency and a MAC count.")
+            return note("No measured cell has both a p50 latency and a MAC count.")
         text = (
             "<p>Dashed lines: the time a call would take at the device's measured dense "
-            "GEMM peak; the gap to a point is the cell's distance from the roofline.</p>"
+            "fp32 GEMM peak for that thread count (latest run; the legend names the library "
+            "that reached it); the gap to a point is the cell's distance from the roofline.</p>"
         )
         return text + self.figure(svg, "p50 latency against MACs per call")
 
     def memory(self) -> str:
         svg = plots.memory_vs_latency(self.cells, self.colors)
         if svg is None:
-            return _note("No measured cell has both a p50 latency and a peak RSS.")
+            return note("No measured cell has both a p50 latency and a peak RSS.")
         return self.figure(svg, "Peak resident memory against p50 latency")
 
     def repeats(self) -> str:
         long = tables.repeats(self.results, self.samples)
         if long.empty:
-            return _note(
+            return note(
                 "Every cell was measured once (no repeat column above 0), so drift across "
                 "repeats cannot be shown."
             )
         wide = tables.repeat_drift(long)
         repeat_cols = [c for c in wide.columns if c.startswith("repeat ")]
-        columns: list[Column] = [("label", "cell", _str), ("run_key", "run", _str)]
-        columns += [(c, f"{c} p50 (ms)", _ms) for c in repeat_cols]
-        columns += [("drift_pct", "last vs first", _signed_pct), ("spread_pct", "spread", _pct)]
-        return _table(wide, columns) + self.figure(
+        columns: list[Column] = [("label", "cell", fmt_str), ("run_key", "run", fmt_str)]
+        columns += [(c, f"{c} p50 (ms)", fmt_ms) for c in repeat_cols]
+        columns += [
+            ("drift_pct", "last vs first", fmt_signed_pct),
+            ("spread_pct", "spread", fmt_pct),
+        ]
+        return render_table(wide, columns) + self.figure(
             plots.repeat_lines(long), "Per-repeat p50 relative to repeat 0"
         )
 
     def results_table(self) -> str:
         if self.results.empty:
-            return _note("No rows.")
+            return note("No rows.")
         frame = self.results.copy()
         frame["ci95"] = [
-            f"{_ms(lo)}–{_ms(hi)}" if pd.notna(lo) and pd.notna(hi) else ""
+            f"{fmt_ms(lo)}–{fmt_ms(hi)}" if pd.notna(lo) and pd.notna(hi) else ""
             for lo, hi in zip(
                 frame["latency_ms_ci95_low"], frame["latency_ms_ci95_high"], strict=True
             )
@@ -290,7 +308,7 @@ class _Page:
             "<p>Every row of every run; click a column header to sort. Skipped and failed "
             "cells show their reason. The merged results.csv has every column.</p>"
         )
-        return text + _table(
+        return text + render_table(
             frame,
             RESULT_COLUMNS,
             sortable=True,
@@ -300,316 +318,125 @@ class _Page:
         )
 
     def environment(self) -> str:
-        if not self.envs:
-            return _note("No env.json was loaded.")
-        rows = [_env_row(key, env) for key, env in sorted(self.envs.items())]
-        settings = _table(pd.DataFrame(rows), ENV_COLUMNS)
-        versions = pd.DataFrame(
-            [
-                {"run_key": key, **(env.get("versions") or {})}
-                for key, env in sorted(self.envs.items())
-            ]
+        runs = self.frames.runs
+        if runs.empty:
+            return note("No env.json was loaded.")
+        pretty = runs["os_pretty"]
+        shown = runs.assign(os_pretty=pretty.where(pretty.fillna("") != "", runs["os"]))
+        settings = render_table(shown, ENV_COLUMNS, table_id="env-table")
+        return settings + self.gemm_peaks() + self.versions()
+
+    def gemm_peaks(self) -> str:
+        peaks = self.frames.peaks
+        if peaks.empty:
+            return "<h3>GEMM peak</h3>" + note("No run recorded a GEMM peak.")
+        text = (
+            "<p>The device's dense fp32 GEMM rate per thread count: the best of the "
+            "libraries tried (all listed), the ceiling for the roofline column.</p>"
         )
+        table = render_table(peaks, PEAK_COLUMNS, table_id="peak-table")
+        return "<h3>GEMM peak</h3>" + text + table
+
+    def versions(self) -> str:
+        versions = self.frames.versions
         packages = [c for c in versions.columns if c != "run_key"]
         if not packages:
-            return settings + _note("No framework versions were recorded.")
+            return note("No framework versions were recorded.")
         differing = {c for c in packages if versions[c].dropna().nunique() > 1}
-        columns: list[Column] = [("run_key", "run", _str)]
-        columns += [(p, f"{p} ≠" if p in differing else p, _str) for p in packages]
-        note = (
+        columns: list[Column] = [("run_key", "run", fmt_str)]
+        columns += [(p, f"{p} ≠" if p in differing else p, fmt_str) for p in packages]
+        text = (
             "<p>Packages marked ≠ differ between runs: compare their numbers with care.</p>"
             if differing
             else ""
         )
-        return settings + "<h3>Versions</h3>" + note + _table(versions, columns)
+        return "<h3>Versions</h3>" + text + render_table(versions, columns)
 
-    def inputs(self, problems: Sequence[str]) -> str:
+    def inputs(self) -> str:
         runs = "".join(
-            f"<li>{_esc(key)} <small>({_esc(env.get('source'))}: {_esc(env.get('run_dir'))})"
-            "</small></li>"
-            for key, env in sorted(self.envs.items())
+            f"<li>{esc(run.run_key)} <small>({esc(run.source)}: {esc(run.run_dir)})</small></li>"
+            for run in self.frames.runs.itertuples()
         )
-        parts = [f"<h3>Runs</h3><ul>{runs}</ul>" if runs else _note("No run was loaded.")]
-        if problems:
-            items = "".join(f"<li>{_esc(p)}</li>" for p in problems)
+        parts = [f"<h3>Runs</h3><ul>{runs}</ul>" if runs else note("No run was loaded.")]
+        if self.frames.problems:
+            items = "".join(f"<li>{esc(p)}</li>" for p in self.frames.problems)
             parts.append(f'<h3>Skipped inputs</h3><ul class="problems">{items}</ul>')
         else:
             parts.append("<p>Every input loaded without problems.</p>")
         return "\n".join(parts)
 
 
-def _esc(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    return html.escape(str(value))
+def _peak_text(peak: Mapping[str, Any]) -> str:
+    """``52.0 GMAC/s at 1 thread (torch 2.13.0)`` from a peaks-frame row."""
+    return f"{peak['gmacs_per_s']:.1f} GMAC/s at {tables.peak_label(peak)}"
 
-
-def _note(text: str) -> str:
-    return f'<p class="note">{html.escape(text)}</p>'
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (not isinstance(value, str) and pd.isna(value))
-
-
-def _formatter(spec: str) -> Format:
-    def fmt(value: Any) -> str:
-        if _missing(value):
-            return ""
-        try:
-            return spec.format(float(value))
-        except (TypeError, ValueError):
-            return str(value)
-
-    return fmt
-
-
-def _ms(value: Any) -> str:
-    if _missing(value):
-        return ""
-    return f"{value:.2f}" if abs(value) < 100 else f"{value:.1f}"
-
-
-def _si(value: Any) -> str:
-    if _missing(value):
-        return ""
-    for scale, suffix in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
-        if abs(value) >= scale:
-            return f"{value / scale:.2f}{suffix}"
-    return f"{value:g}"
-
-
-def _str(value: Any) -> str:
-    return "" if _missing(value) else str(value)
-
-
-_int = _formatter("{:.0f}")
-_num1 = _formatter("{:.1f}")
-_num2 = _formatter("{:.2f}")
-_pct = _formatter("{:.1f}%")
-_signed_pct = _formatter("{:+.1f}%")
-_ratio = _formatter("{:.2f}×")
-_sci = _formatter("{:.1e}")
 
 RESULT_COLUMNS: tuple[Column, ...] = (
-    ("device_name", "device", _str),
-    ("run_id", "run", _str),
-    ("source", "source", _str),
-    ("model", "model", _str),
-    ("backend", "backend", _str),
-    ("mode", "mode", _str),
-    ("batch", "batch", _int),
-    ("threads", "threads", _int),
-    ("repeat", "repeat", _int),
-    ("status", "status", _str),
-    ("reason", "reason", _str),
-    ("latency_ms_p50", "p50 (ms)", _ms),
-    ("latency_ms_p90", "p90 (ms)", _ms),
-    ("latency_ms_p99", "p99 (ms)", _ms),
-    ("ci95", "median 95% CI (ms)", _str),
-    ("n_iter", "n", _int),
-    ("throughput_ips", "images/s", _num1),
-    ("peak_rss_mb", "peak RSS (MB)", _num1),
-    ("cpu_util", "CPU util", _num2),
-    ("roofline_pct", "roofline", _pct),
-    ("gmacs_per_s", "GMAC/s", _num1),
-    ("macs", "MACs", _si),
-    ("params", "params", _si),
-    ("load_ms", "load (ms)", _num1),
-    ("first_inference_ms", "first call (ms)", _ms),
-    ("rel_l2_err", "rel L2 err", _sci),
-    ("top1_agree", "top-1 agree", _num2),
-    ("width", "width", _formatter("{:g}")),
-    ("resolution", "res", _int),
-    ("precision", "precision", _str),
-    ("backend_version", "version", _str),
-    ("governor", "governor", _str),
-    ("throttled", "throttled", _str),
+    ("device_name", "device", fmt_str),
+    ("run_id", "run", fmt_str),
+    ("source", "source", fmt_str),
+    ("model", "model", fmt_str),
+    ("backend", "backend", fmt_str),
+    ("mode", "mode", fmt_str),
+    ("batch", "batch", fmt_int),
+    ("threads", "threads", fmt_int),
+    ("repeat", "repeat", fmt_int),
+    ("status", "status", fmt_str),
+    ("reason", "reason", fmt_str),
+    ("latency_ms_p50", "p50 (ms)", fmt_ms),
+    ("latency_ms_p90", "p90 (ms)", fmt_ms),
+    ("latency_ms_p99", "p99 (ms)", fmt_ms),
+    ("ci95", "median 95% CI (ms)", fmt_str),
+    ("n_iter", "n", fmt_int),
+    ("throughput_ips", "images/s", fmt_num1),
+    ("peak_rss_mb", "peak RSS (MB)", fmt_num1),
+    ("cpu_util", "CPU util", fmt_num2),
+    ("roofline_pct", "roofline", fmt_pct),
+    ("gmacs_per_s", "GMAC/s", fmt_num1),
+    ("macs", "MACs", fmt_si),
+    ("params", "params", fmt_si),
+    ("load_ms", "load (ms)", fmt_num1),
+    ("first_inference_ms", "first call (ms)", fmt_ms),
+    ("rel_l2_err", "rel L2 err", fmt_sci),
+    ("top1_agree", "top-1 agree", fmt_num2),
+    ("width", "width", formatter("{:g}")),
+    ("resolution", "res", fmt_int),
+    ("precision", "precision", fmt_str),
+    ("backend_version", "version", fmt_str),
+    ("governor", "governor", fmt_str),
+    ("throttled", "throttled", fmt_str),
 )
 ENV_COLUMNS: tuple[Column, ...] = (
-    ("run_key", "run", _str),
-    ("source", "source", _str),
-    ("device_name", "device", _str),
-    ("os", "OS", _str),
-    ("python", "Python", _str),
-    ("threads", "threads", _str),
-    ("governor", "governor", _str),
-    ("freq_cur_mhz", "freq (MHz)", _int),
-    ("temperature_c", "temp (°C)", _num1),
-    ("gemm_peak", "GEMM peak (GMAC/s)", _num1),
-    ("settings", "run settings", _str),
+    ("run_key", "run", fmt_str),
+    ("source", "source", fmt_str),
+    ("device_name", "device", fmt_str),
+    ("os_pretty", "OS", fmt_str),
+    ("python", "Python", fmt_str),
+    ("threads", "threads", fmt_str),
+    ("governor", "governor", fmt_str),
+    ("freq_cur_mhz", "freq (MHz)", fmt_int),
+    ("temperature_c", "temp (°C)", fmt_num1),
+    ("settings", "run settings", fmt_str),
 )
-
-
-def _env_row(key: str, env: Mapping[str, Any]) -> dict[str, Any]:
-    run = env.get("run") if isinstance(env.get("run"), Mapping) else {}
-    peak = env.get("gemm_peak") if isinstance(env.get("gemm_peak"), Mapping) else {}
-    threads = run.get("threads")
-    settings = {k: v for k, v in run.items() if k not in {"threads", "run_id"}}
-    return {
-        "run_key": key,
-        "source": env.get("source"),
-        "device_name": env.get("device_name") or env.get("device_id"),
-        "os": env.get("os_pretty") or env.get("os"),
-        "python": env.get("python"),
-        "threads": ", ".join(map(str, threads)) if isinstance(threads, list) else threads,
-        "governor": env.get("governor"),
-        "freq_cur_mhz": env.get("freq_cur_mhz"),
-        "temperature_c": env.get("temperature_c"),
-        "gemm_peak": peak.get("gmacs_per_s"),
-        "settings": "; ".join(f"{k}={_short_json(v)}" for k, v in settings.items()),
-    }
-
-
-def _short_json(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, default=str)
-
-
-_FINGERPRINT = (
-    ("cpu_model", "CPU"),
-    ("physical_cores", "physical cores"),
-    ("logical_cores", "logical cores"),
-    ("ram_total_mb", "RAM (MB)"),
-    ("board", "board"),
-    ("chip", "chip"),
-    ("arch", "arch"),
-    ("os_pretty", "OS"),
-    ("python", "Python"),
-    ("governor", "governor"),
+PEAK_COLUMNS: tuple[Column, ...] = (
+    ("run_key", "run", fmt_str),
+    ("device_name", "device", fmt_str),
+    ("threads", "threads", fmt_int),
+    ("gmacs_per_s", "GEMM peak (GMAC/s)", fmt_num1),
+    ("library", "set by", fmt_str),
+    ("precision", "precision", fmt_str),
+    ("size", "size (n×n)", fmt_int),
+    ("candidates", "libraries tried (GMAC/s)", fmt_str),
 )
-
-
-def _fingerprint(env: Mapping[str, Any]) -> str:
-    items = [(label, env.get(key)) for key, label in _FINGERPRINT]
-    peak = env.get("gemm_peak")
-    if isinstance(peak, Mapping) and peak.get("gmacs_per_s") is not None:
-        items.append(("GEMM peak", f"{float(peak['gmacs_per_s']):.1f} GMAC/s"))
-    shown = "".join(
-        f"<dt>{html.escape(label)}</dt><dd>{_esc(value)}</dd>"
-        for label, value in items
-        if value not in (None, "")
-    )
-    return f'<dl class="fingerprint">{shown}</dl>' if shown else _note("No env.json for device.")
-
-
-def _table(
-    frame: pd.DataFrame,
-    columns: Iterable[Column],
-    *,
-    sortable: bool = False,
-    table_id: str | None = None,
-    row_class: Callable[[Mapping[str, Any]], str] | None = None,
-    print_columns: frozenset[str] | None = None,
-) -> str:
-    """An HTML table; cells carry ``data-v`` (the raw value) for sorting and for tests.
-
-    With ``print_columns``, every other column is marked ``screen-only`` (hidden in print).
-    """
-    columns = [c for c in columns if c[0] in frame.columns]
-
-    def classes(key: str) -> str:
-        names = ["wrap"] if key in WRAP_COLUMNS else []
-        if print_columns is not None and key not in print_columns:
-            names.append("screen-only")
-        return f' class="{" ".join(names)}"' if names else ""
-
-    head = "".join(f"<th{classes(key)}>{html.escape(title)}</th>" for key, title, _ in columns)
-    body = []
-    for row in frame.to_dict(orient="records"):
-        cls = f' class="{html.escape(row_class(row))}"' if row_class else ""
-        cells = []
-        for key, _, fmt in columns:
-            value = row.get(key)
-            raw = "" if _missing(value) else value
-            cells.append(f'<td{classes(key)} data-v="{_esc(raw)}">{html.escape(fmt(value))}</td>')
-        body.append(f"<tr{cls}>{''.join(cells)}</tr>")
-    attrs = f' id="{table_id}"' if table_id else ""
-    attrs += ' class="sortable"' if sortable else ""
-    return (
-        f'<div class="scroll"><table{attrs}><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table></div>"
-    )
-
-
-_CSS = """
-:root { --ink: #1d2330; --muted: #5b6472; --line: #d9dee6; --bg: #f6f8fb; --accent: #2457a6; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
-  color: var(--ink); background: #fff; }
-header { padding: 18px 28px 8px; border-bottom: 1px solid var(--line); background: var(--bg); }
-h1 { margin: 0 0 4px; font-size: 24px; }
-h2 { margin: 0 0 10px; font-size: 19px; padding-bottom: 4px;
-  border-bottom: 2px solid var(--accent); }
-h3 { margin: 18px 0 6px; font-size: 15px; }
-h3 small, li small { color: var(--muted); font-weight: normal; }
-nav { display: flex; flex-wrap: wrap; gap: 4px 14px; margin: 8px 0 4px; }
-nav a { color: var(--accent); text-decoration: none; }
-main { padding: 8px 28px 40px; max-width: 1400px; }
-section { margin: 26px 0; }
-.note { color: var(--muted); font-style: italic; }
-.scroll { overflow-x: auto; max-width: 100%; }
-table { border-collapse: collapse; font-size: 12.5px; margin: 6px 0 12px; }
-th, td { border: 1px solid var(--line); padding: 3px 7px; text-align: left; vertical-align: top;
-  white-space: nowrap; }
-.wrap { white-space: normal; min-width: 18em; max-width: 32em; }
-th { background: var(--bg); white-space: nowrap; }
-td[data-v] { font-variant-numeric: tabular-nums; }
-table.sortable th { cursor: pointer; user-select: none; }
-table.sortable th[data-dir="asc"]::after { content: " \\25B2"; }
-table.sortable th[data-dir="desc"]::after { content: " \\25BC"; }
-tr.status-skipped td { color: var(--muted); background: #f4f4f4; }
-tr[class^="status-"] td { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
-tr.status-failed td, tr.status-timeout td { background: #fdecec; }
-dl.fingerprint { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px;
-  margin: 4px 0 8px; font-size: 13px; }
-dl.fingerprint dt { color: var(--muted); }
-dl.fingerprint dd { margin: 0; }
-figure { margin: 10px 0 18px; }
-figure svg { max-width: 100%; height: auto; }
-figcaption { color: var(--muted); font-size: 12px; }
-ul.problems li { color: #9b1c1c; }
-@media print {
-  @page { size: A4 landscape; margin: 10mm; }
-  body { font-size: 10pt; }
-  header { background: none; padding: 0 0 6px; }
-  nav { display: none; }
-  main { padding: 0; max-width: none; }
-  .scroll { overflow: visible; }
-  table { font-size: 7.5pt; }
-  th, td { white-space: normal; padding: 2px 3px; }
-  .wrap { min-width: 0; }
-  .screen-only { display: none; }
-  table.sortable th::after { content: none; }
-  figure, tr, dl { break-inside: avoid; }
-  h2, h3 { break-after: avoid; }
-  section { break-before: auto; }
-}
-"""
-
-_JS = """
-document.querySelectorAll("table.sortable").forEach(function (table) {
-  var heads = table.tHead.rows[0].cells;
-  Array.prototype.forEach.call(heads, function (th, col) {
-    th.addEventListener("click", function () {
-      var dir = th.dataset.dir === "asc" ? "desc" : "asc";
-      Array.prototype.forEach.call(heads, function (h) { delete h.dataset.dir; });
-      th.dataset.dir = dir;
-      var body = table.tBodies[0];
-      var rows = Array.prototype.slice.call(body.rows);
-      var key = function (row) {
-        var v = row.cells[col].dataset.v;
-        var n = Number(v);
-        return v === "" ? null : (isNaN(n) ? v : n);
-      };
-      rows.sort(function (a, b) {
-        var x = key(a), y = key(b);
-        if (x === null || y === null) { return (x === null) - (y === null); }
-        var c = typeof x === "number" && typeof y === "number"
-          ? x - y : String(x).localeCompare(String(y));
-        return dir === "asc" ? c : -c;
-      });
-      rows.forEach(function (row) { body.appendChild(row); });
-    });
-  });
-});
-"""
+_FINGERPRINT: tuple[Column, ...] = (
+    ("cpu_model", "CPU", fmt_str),
+    ("physical_cores", "physical cores", fmt_int),
+    ("logical_cores", "logical cores", fmt_int),
+    ("ram_total_mb", "RAM (MB)", fmt_int),
+    ("board", "board", fmt_str),
+    ("chip", "chip", fmt_str),
+    ("arch", "arch", fmt_str),
+    ("os_pretty", "OS", fmt_str),
+    ("python", "Python", fmt_str),
+    ("governor", "governor", fmt_str),
+)

@@ -1,8 +1,10 @@
 """Load run folders and pytest-benchmark JSON files into tidy pandas frames.
 
 One row per cell with the results columns plus run and device metadata from
-``env.json``; one row per raw latency sample. Anything unreadable becomes one
-line in ``problems`` and is skipped, so a report never dies on one bad folder.
+``env.json``; one row per raw latency sample; one row per run, per GEMM peak
+(run and thread count) and per run's package versions. Anything unreadable
+becomes one line in ``problems`` and is skipped, so a report never dies on one
+bad folder.
 """
 
 from __future__ import annotations
@@ -68,6 +70,29 @@ _META_NUMBERS = frozenset(
     )
 )
 SAMPLE_FRAME_COLUMNS = ("run_key", "device_id", *SAMPLE_COLUMNS)
+#: The runs frame: one row per run; ``threads`` and ``settings`` are text.
+RUN_FRAME_COLUMNS = (
+    "run_key",
+    "source",
+    "run_dir",
+    "device_id",
+    "device_name",
+    *_ENV_KEYS,
+    "threads",
+    "settings",
+)
+#: The peaks frame: one row per run and thread count; ``candidates`` is text.
+PEAK_FRAME_COLUMNS = (
+    "run_key",
+    "device_id",
+    "device_name",
+    "threads",
+    "gmacs_per_s",
+    "library",
+    "precision",
+    "size",
+    "candidates",
+)
 #: Columns a results file needs before its rows mean anything.
 _REQUIRED = ("model", "backend")
 
@@ -88,6 +113,18 @@ class _Run:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, eq=False)
+class Frames:
+    """Everything a report reads, as tidy frames (see :func:`load_frames`)."""
+
+    results: pd.DataFrame
+    samples: pd.DataFrame
+    runs: pd.DataFrame
+    peaks: pd.DataFrame
+    versions: pd.DataFrame
+    problems: tuple[str, ...] = ()
+
+
 def load_runs(
     paths: Sequence[Path],
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[RunKey, dict[str, Any]], list[str]]:
@@ -96,7 +133,8 @@ def load_runs(
     Each path is a run folder, a folder holding run folders at any depth, or a
     pytest-benchmark JSON file. ``results`` has one row per cell and repeat with
     every results column (missing ones NaN, unknown ones kept) plus
-    :data:`META_COLUMNS` and ``version_<package>`` columns; ``samples`` has
+    :data:`META_COLUMNS` and ``version_<package>`` columns (``gemm_peak_gmacs`` is
+    the run's peak at the row's thread count); ``samples`` has
     :data:`SAMPLE_FRAME_COLUMNS`; ``envs`` maps each ``run_key`` (also a results
     column) to its env.json dict plus ``run_key``, ``run_dir`` and ``source``.
     """
@@ -118,10 +156,33 @@ def load_runs(
             key = _unique_key(run.env["run_key"], envs)
             run.env["run_key"] = key
             envs[key] = run.env
-            rows.extend({**row, "run_key": key} for row in run.rows)
+            peaks = gemm_peaks(run.env)
+            rows.extend(
+                {**row, "run_key": key, "gemm_peak_gmacs": _peak_for(peaks, row.get("threads"))}
+                for row in run.rows
+            )
             if run.samples is not None and len(run.samples):
                 sample_frames.append(run.samples.assign(run_key=key))
     return _results_frame(rows), _samples_frame(sample_frames), envs, problems
+
+
+def load_frames(paths: Sequence[Path]) -> Frames:
+    """:func:`load_runs` with each env.json turned into the runs, peaks and versions frames.
+
+    ``runs`` has :data:`RUN_FRAME_COLUMNS`; ``peaks`` has
+    :data:`PEAK_FRAME_COLUMNS`; ``versions`` has ``run_key`` and one column per
+    package (its version text). All three are sorted by ``run_key``.
+    """
+    results, samples, envs, problems = load_runs(paths)
+    ordered = dict(sorted(envs.items()))
+    return Frames(
+        results=results,
+        samples=samples,
+        runs=_runs_frame(ordered),
+        peaks=_peaks_frame(ordered),
+        versions=_versions_frame(ordered),
+        problems=tuple(problems),
+    )
 
 
 def write_merged(results: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:
@@ -138,15 +199,33 @@ def write_merged(results: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:
 
 
 def env_metadata(env: Mapping[str, Any]) -> dict[str, Any]:
-    """Flat row columns from an env dict: device facts, GEMM peak, ``version_<pkg>``."""
+    """Flat row columns from an env dict: device facts and ``version_<pkg>``."""
     meta: dict[str, Any] = {k: env.get(k) for k in _ENV_KEYS}
-    peak = env.get("gemm_peak")
-    meta["gemm_peak_gmacs"] = peak.get("gmacs_per_s") if isinstance(peak, Mapping) else None
-    versions = env.get("versions")
-    if isinstance(versions, Mapping):
-        for package, version in versions.items():
-            meta[version_column(str(package))] = version
+    for package, version in _versions(env).items():
+        meta[version_column(package)] = version
     return meta
+
+
+def gemm_peaks(env: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
+    """The env's fp32 GEMM peaks keyed by thread count.
+
+    ``gemm_peak`` maps thread counts (as text) to one measurement each; an older
+    env.json holds a single measurement, which counts for its own ``threads``.
+    Entries without a positive rate (every probe failed) or a thread count are left out.
+    """
+    peak = env.get("gemm_peak")
+    if not isinstance(peak, Mapping):
+        return {}
+    items = [(peak.get("threads"), peak)] if "gmacs_per_s" in peak else list(peak.items())
+    out: dict[int, dict[str, Any]] = {}
+    for key, entry in items:
+        if not isinstance(entry, Mapping):
+            continue
+        threads = _whole(entry.get("threads", key))
+        rate = _number(entry.get("gmacs_per_s"))
+        if threads is not None and rate is not None and rate > 0:
+            out[threads] = {**entry, "threads": threads, "gmacs_per_s": rate}
+    return out
 
 
 def version_column(package: str) -> str:
@@ -157,6 +236,103 @@ def version_column(package: str) -> str:
 def key_tuple(row: Mapping[str, Any]) -> tuple[str, ...]:
     """A cell's CELL_KEY values as text, so ``1``, ``1.0`` and ``"1"`` match."""
     return tuple(_key_text(row.get(c)) for c in CELL_KEY)
+
+
+def _peak_for(peaks: Mapping[int, Mapping[str, Any]], threads: Any) -> float | None:
+    peak = peaks.get(_whole(threads))
+    return None if peak is None else peak["gmacs_per_s"]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number
+
+
+def _whole(value: Any) -> int | None:
+    """A thread count as an int (``2``, ``2.0``, ``"2"``), or None."""
+    number = _number(value)
+    return int(number) if number is not None and number.is_integer() else None
+
+
+def _versions(env: Mapping[str, Any]) -> dict[str, Any]:
+    versions = env.get("versions")
+    return {str(k): v for k, v in versions.items()} if isinstance(versions, Mapping) else {}
+
+
+def _run_settings(env: Mapping[str, Any]) -> Mapping[str, Any]:
+    run = env.get("run")
+    return run if isinstance(run, Mapping) else {}
+
+
+def _runs_frame(envs: Mapping[RunKey, Mapping[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for key, env in envs.items():
+        run = _run_settings(env)
+        threads = run.get("threads")
+        if threads is not None and not isinstance(threads, list):
+            threads = [threads]
+        settings = {k: v for k, v in run.items() if k not in {"threads", "run_id"}}
+        rows.append(
+            {
+                **{k: env.get(k) for k in _ENV_KEYS},
+                "run_key": key,
+                "source": env.get("source"),
+                "run_dir": env.get("run_dir"),
+                "device_id": env.get("device_id"),
+                "device_name": env.get("device_name") or env.get("device_id"),
+                "threads": None if threads is None else ", ".join(map(str, threads)),
+                "settings": "; ".join(f"{k}={_short_json(v)}" for k, v in settings.items()),
+            }
+        )
+    frame = pd.DataFrame(rows, columns=list(RUN_FRAME_COLUMNS))
+    for column in _META_NUMBERS & set(RUN_FRAME_COLUMNS):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
+
+
+def _short_json(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _peaks_frame(envs: Mapping[RunKey, Mapping[str, Any]]) -> pd.DataFrame:
+    rows = [
+        {
+            "run_key": key,
+            "device_id": env.get("device_id"),
+            "device_name": env.get("device_name") or env.get("device_id"),
+            "threads": threads,
+            "gmacs_per_s": peak["gmacs_per_s"],
+            "library": peak.get("library"),
+            "precision": peak.get("precision"),
+            "size": _whole(peak.get("size")),
+            "candidates": _candidates(peak.get("candidates")),
+        }
+        for key, env in envs.items()
+        for threads, peak in sorted(gemm_peaks(env).items())
+    ]
+    frame = pd.DataFrame(rows, columns=list(PEAK_FRAME_COLUMNS))
+    return frame.astype({"threads": int, "gmacs_per_s": float})
+
+
+def _candidates(candidates: Any) -> str | None:
+    """``torch 2.13.0 52.0, numpy (openblas) 40.1``: every library tried, fastest first."""
+    if not isinstance(candidates, Mapping):
+        return None
+    rates = {str(k): r for k, v in candidates.items() if (r := _number(v)) is not None}
+    ranked = sorted(rates.items(), key=lambda item: -item[1])
+    return ", ".join(f"{name} {rate:.1f}" for name, rate in ranked) or None
+
+
+def _versions_frame(envs: Mapping[RunKey, Mapping[str, Any]]) -> pd.DataFrame:
+    per_run = {key: _versions(env) for key, env in envs.items()}
+    packages = list(dict.fromkeys(p for versions in per_run.values() for p in versions))
+    rows = [{"run_key": key, **versions} for key, versions in per_run.items()]
+    return pd.DataFrame(rows, columns=["run_key", *packages])
 
 
 def _key_text(value: Any) -> str:
@@ -233,7 +409,7 @@ def _load_run(folder: Path) -> _Run:
             samples = _read_samples(folder / SAMPLES_CSV)
         except LoadError as exc:
             problems.append(str(exc))
-    run_settings = env.get("run") if isinstance(env.get("run"), Mapping) else {}
+    run_settings = _run_settings(env)
     first = rows[0] if rows else {}
     device_id = first.get("device_id") or env.get("device_id") or folder.parent.name
     run_id = first.get("run_id") or run_settings.get("run_id") or folder.name

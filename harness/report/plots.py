@@ -18,6 +18,8 @@ from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from harness.report.tables import peak_label
+
 _RC = {
     "svg.hashsalt": "mobilebench",
     "svg.fonttype": "path",
@@ -156,8 +158,11 @@ def depthwise_bars(table: pd.DataFrame, colors: dict) -> str | None:
     return to_svg(fig)
 
 
-def latency_vs_macs(cells: pd.DataFrame, peaks: dict[str, float], colors: dict) -> str | None:
-    """p50 latency against MACs per call (log-log), with each device's GEMM-peak line."""
+def latency_vs_macs(cells: pd.DataFrame, roofs: pd.DataFrame, colors: dict) -> str | None:
+    """p50 latency against MACs per call (log-log), one GEMM-peak line per device and threads.
+
+    ``roofs`` is :func:`harness.report.tables.roofs`: device, threads, rate and library.
+    """
     data = cells.dropna(subset=["latency_ms_p50", "macs"])
     if data.empty:
         return None
@@ -177,14 +182,17 @@ def latency_vs_macs(cells: pd.DataFrame, peaks: dict[str, float], colors: dict) 
                 label=_text(f"{backend} · {device}"),
             )
         span = np.geomspace(gmac.min() / 1.5, gmac.max() * 1.5, 20)
-        for i, (device, peak) in enumerate(sorted(peaks.items())):
+        for i, roof in enumerate(roofs.to_dict(orient="records")):
             ax.plot(
                 span,
-                span / peak * 1e3,
+                span / roof["gmacs_per_s"] * 1e3,
                 ls="--",
                 lw=1,
-                color=f"{0.2 + 0.15 * i:.2f}",
-                label=_text(f"GEMM peak {peak:.0f} GMAC/s · {device}"),
+                color=f"{0.15 + 0.6 * i / max(len(roofs) - 1, 1):.2f}",
+                label=_text(
+                    f"GEMM peak {roof['gmacs_per_s']:.0f} GMAC/s · {roof['device_name']} · "
+                    + peak_label(roof)
+                ),
             )
         ax.set_xscale("log")
         ax.set_yscale("log")

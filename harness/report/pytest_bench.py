@@ -21,13 +21,11 @@ from typing import Any
 
 import pandas as pd
 
+from harness.backends import REGISTRY  # the registry imports no framework
 from harness.results import ALL_COLUMNS, CELL_KEY, SAMPLE_COLUMNS, cell_id
 from harness.spec import available_models
 
 SOURCE = "pytest-benchmark"
-#: Backend names as the runner writes them; report/ must not import harness.backends,
-#: whose modules reach for the frameworks.
-KNOWN_BACKENDS = ("pytorch", "keras", "onnxruntime", "tflite", "coreml")
 #: stats key (seconds) -> results column (milliseconds).
 _STAT_COLUMNS = {
     "median": "latency_ms_p50",
@@ -161,7 +159,7 @@ def _cell_from_name(name: str) -> dict[str, Any]:
     for token in filter(None, re.split(r"[-,\s]+", bracket)):
         if token in models:
             found.setdefault("model", token)
-        elif token in KNOWN_BACKENDS:
+        elif token in REGISTRY:
             found.setdefault("backend", token)
         elif match := _INT_TOKEN.match(token):
             found.setdefault("batch" if match[1] == "b" else "threads", int(match[2]))

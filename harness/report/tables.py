@@ -1,9 +1,13 @@
-"""Derived tables for the report: pooled cells, fastest backends, the depthwise ratio, repeats.
+"""Derived tables for the report: pooled cells, fastest backends, the depthwise ratio,
+repeats and the GEMM-peak roofs.
 
-Pure pandas on the frames of :func:`harness.report.load.load_runs`; no I/O.
+Pure pandas on the frames of :func:`harness.report.load.load_frames`; no I/O.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -33,6 +37,14 @@ def cell_label(row: pd.Series) -> str:
     )
     source = row.get("source")
     return f"{label} [{source}]" if source and source != "mobilebench" else label
+
+
+def peak_label(peak: Mapping[str, Any]) -> str:
+    """``2 threads (torch 2.13.0)`` for a row of the peaks frame."""
+    threads = int(peak["threads"])
+    library = peak.get("library")
+    text = f"{threads} thread{'' if threads == 1 else 's'}"
+    return f"{text} ({library})" if isinstance(library, str) and library else text
 
 
 def _num(value: object) -> str:
@@ -146,3 +158,16 @@ def repeat_drift(long: pd.DataFrame) -> pd.DataFrame:
     wide["drift_pct"] = 100.0 * (values.ffill(axis=1).iloc[:, -1] / values.iloc[:, 0] - 1.0)
     wide["spread_pct"] = 100.0 * (values.max(axis=1) / values.min(axis=1) - 1.0)
     return wide.reset_index()
+
+
+def roofs(cell_table: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
+    """The GEMM peak of each device and thread count that has measured cells (latest run's).
+
+    ``peaks`` is the peaks frame of ``load_frames``; the result keeps its
+    columns, one row per (device_id, threads), sorted by device name and threads.
+    """
+    used = cell_table[["device_id", "threads"]].drop_duplicates().astype({"threads": float})
+    latest = peaks.sort_values("run_key").drop_duplicates(["device_id", "threads"], keep="last")
+    both = latest.astype({"threads": float}).merge(used, on=["device_id", "threads"])
+    both = both.astype({"threads": int})
+    return both.sort_values(["device_name", "threads"]).reset_index(drop=True)

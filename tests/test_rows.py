@@ -1,0 +1,58 @@
+"""Row arithmetic: derived numbers, flags and skip reasons, from plain values."""
+
+import pytest
+
+from harness.parity import NO_REFERENCE
+from harness.rows import derive, flags, memory_shortfall, skip_reason
+
+OK = {"max_abs_err": 0.0, "rel_l2_err": 0.0, "top1_agree": 1.0, "cpu_util": 1.0, "threads": 1}
+STEADY = [10.0] * 20
+
+
+def test_derive():
+    row = {"macs": 1_000_000_000, "batch": 2, "peak_rss_mb": 150.0, "rss_baseline_mb": 100.0}
+    derived = derive(row, STEADY, peak_gmacs=400.0)
+    assert derived["latency_ms_p50"] == 10.0
+    assert derived["throughput_ips"] == pytest.approx(200.0)
+    assert derived["gmacs_per_s"] == pytest.approx(200.0)
+    assert derived["roofline_pct"] == pytest.approx(50.0)
+    assert derived["rss_delta_mb"] == 50.0
+    assert derive(row, STEADY, peak_gmacs=None)["roofline_pct"] is None
+
+
+def test_flags():
+    assert flags(OK, STEADY, 2.5) == []
+    assert flags({**OK, "cpu_util": 3.9}, STEADY, 2.5) == ["used 3.9 cores with --threads 1"]
+    assert flags({**OK, "rel_l2_err": None, "top1_agree": None}, STEADY, 2.5) == [NO_REFERENCE]
+    assert "parity out of tolerance" in flags({**OK, "top1_agree": 0.5}, STEADY, 2.5)[0]
+    above = flags({**OK, "gmacs_per_s": 120.0, "roofline_pct": 110.0}, STEADY, 2.5)
+    assert above[0].startswith("above the device's measured GEMM peak")
+    no_peak = flags({**OK, "gmacs_per_s": 120.0, "roofline_pct": None}, STEADY, 2.5)
+    assert no_peak[0].startswith("no roofline")
+
+
+def test_noisy_is_judged_against_the_runs_target_ci():
+    # median 10, CI about ±5%: noisy for a 2.5% target, fine for a 10% one, unchecked when off
+    samples = [9.5, 10.0, 10.5] * 10
+    assert flags(OK, samples, 2.5) == ["noisy: 95% CI of the median wider than ±2.5%"]
+    assert flags(OK, samples, 10.0) == []
+    assert flags(OK, samples, None) == []
+
+
+def test_memory_shortfall():
+    assert memory_shortfall(14 * 2**20, 700.0) is None  # MobileNetV2: fits
+    reason = memory_shortfall(176 * 2**20, 700.0)  # the standard-conv twin: does not
+    assert reason == "needs about 928 MiB, only 700 MiB available"
+    assert memory_shortfall(176 * 2**20, None) is None
+
+
+def test_skip_reason_names_the_mode_or_the_missing_framework():
+    from harness.backends import REGISTRY
+
+    assert skip_reason(REGISTRY["onnxruntime"], "cpu") in (
+        None,
+        REGISTRY["onnxruntime"].available()[1],
+    )
+    ok, reason = REGISTRY["coreml"].mode_available("cpu_only")
+    if not ok:
+        assert skip_reason(REGISTRY["coreml"], "cpu_only") == reason
