@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+
 import nox
 
 nox.options.default_venv_backend = "virtualenv"
@@ -9,10 +11,34 @@ nox.options.sessions = ["tests", "lint"]
 
 CONSTRAINTS = ("-c", "constraints.txt")
 
+# PyTorch's index of CPU-only wheels (versions labelled `+cpu`, e.g. 2.13.0+cpu).
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def install_steps(extras: str, system: str) -> list[list[str]]:
+    """The pip arguments of each install step, in order, for the project with ``extras``.
+
+    ``system`` is ``platform.system()``. On Linux PyPI's torch is a CUDA build, on x86_64
+    and aarch64 alike (gigabytes of nvidia-* wheels), so there torch is installed first,
+    alone, from PyTorch's CPU index or from a local copy of the CPU wheel that pip finds
+    through its find-links; constraints.txt pins the `+cpu` build on Linux, so an install
+    that can reach neither fails instead of taking the CUDA build. That step installs torch
+    without its dependencies so that pip asks the CPU index about torch only: where the
+    index is unreachable, pip spends ~8 s of retries on each project it asks about there
+    (~9 minutes for the whole project). The project's own step then finds torch
+    installed and takes torch's dependencies from PyPI.
+    """
+    project = [*CONSTRAINTS, "-e", f".[{extras}]" if extras else "."]
+    if system == "Linux" and extras:  # every backend extra brings torch (the reference)
+        torch = [*CONSTRAINTS, "--no-deps", "--extra-index-url", TORCH_CPU_INDEX, "torch"]
+        return [torch, project]
+    return [project]
+
 
 def install(session: nox.Session, extras: str) -> None:
     """Install the project with ``extras`` at the pinned framework versions."""
-    session.install(*CONSTRAINTS, "-e", f".[{extras}]" if extras else ".")
+    for args in install_steps(extras, platform.system()):
+        session.install(*args)
 
 
 @nox.session

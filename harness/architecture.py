@@ -61,6 +61,12 @@ class Classifier:
     def bias(self) -> bool:
         return self.kind == "linear"
 
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        """PyTorch/Core ML layout: ``(out, in)``, or ``(out, in, 1, 1)`` as a 1x1 conv."""
+        shape = (self.out_features, self.in_features)
+        return shape if self.kind == "linear" else (*shape, 1, 1)
+
 
 @dataclass(frozen=True)
 class Network:
@@ -77,6 +83,10 @@ class Network:
     def convs(self) -> list[Conv]:
         """Every convolution in execution order."""
         return [self.stem, *(c for b in self.blocks for c in b.convs), self.head]
+
+    def weight_shapes(self) -> list[tuple[int, ...]]:
+        """Conv and classifier weight shapes in execution order, PyTorch/Core ML layout."""
+        return [*(conv.weight_shape for conv in self.convs()), self.classifier.weight_shape]
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:

@@ -43,6 +43,8 @@ class Format:
     extra: str
     distributions: tuple[str, ...]
     precisions: tuple[str, ...] = (FP32,)
+    #: The largest batch the exported file accepts (its dynamic batch dimension's bound).
+    max_batch: int = 1024
 
     def key(self, precision: str = FP32) -> str:
         """The manifest key of a variant: ``onnx`` for fp32, ``onnx.int8`` otherwise."""
@@ -137,6 +139,7 @@ FORMATS: dict[str, Format] = {
             runtime_distribution="coremltools",
             extra="coreml",
             distributions=("coremltools",),
+            max_batch=64,
         ),
     )
 }

@@ -1,6 +1,6 @@
 """Analytic MACs and trainable parameters, per layer, from the spec alone.
 
-Convention (REFERENCE.md): MACs count the multiply-adds of convolutions and the
+Convention (docs/models.md): MACs count the multiply-adds of convolutions and the
 classifier; BatchNorm is folded, activations, residual adds and pooling are not
 counted. Parameters are trainable ones: conv and classifier weights, classifier
 bias, BatchNorm gamma and beta (not the moving statistics).

@@ -109,13 +109,12 @@ def _check_one(
 
 def _coreml_mil(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """Check the Core ML program's structure against the spec (possible on any OS)."""
+    from harness.architecture import resolve
     from harness.exporters.coreml import mil_summary
-    from harness.graph_macs import expected_weight_shapes
 
-    spec = spec_from_dict(manifest["spec"])
     summary = mil_summary(folder / manifest["artifacts"]["coreml"]["path"])
     found = [tuple(w["weight_shape"]) for w in summary["weights"]]
-    expected = expected_weight_shapes(spec)
+    expected = resolve(spec_from_dict(manifest["spec"])).weight_shapes()
     summary["matches_spec"] = found == expected
     summary["expected_weights"] = len(expected)
     return summary

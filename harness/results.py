@@ -2,8 +2,10 @@
 
 ``results/<device_id>/<run_id>/`` holds ``results.csv`` (one row per cell, the
 columns below, appended as each cell finishes), ``results.json`` (the same rows,
-rewritten at the end), ``samples.csv`` (every raw latency sample) and
-``env.json`` (the device fingerprint and run settings). No framework imports.
+rewritten at the end), ``samples.csv`` (every raw latency sample),
+``env.json`` (the device fingerprint, run settings, the thread variables of the
+cells and the GEMM peak per thread count), ``cells.log`` (what the export and
+cell processes printed) and ``report.html``. No framework imports.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ RESULTS_JSON = "results.json"
 SAMPLES_CSV = "samples.csv"
 ENV_JSON = "env.json"
 
-#: The columns every row has, in order (DESIGN.md). Scripts depend on these names.
+#: The columns every row has, in order (docs/architecture.md). Scripts depend on these names.
 COLUMNS = (
     "run_id",
     "timestamp",

@@ -21,10 +21,15 @@ MEMORY_BASE_MB = 400
 MEMORY_PER_ARTIFACT_MB = 3
 
 
-def skip_reason(cls: Any, mode: str) -> str | None:
-    """Why a backend's mode cannot run here: the mode itself, or exporting its artifact."""
+def skip_reason(cls: Any, mode: str, batch: int = 1) -> str | None:
+    """Why a backend's mode cannot run here: the mode, exporting its artifact, or the batch."""
     ok, reason = cls.mode_available(mode)
-    return reason if not ok else get_format(cls.artifact_format).missing()
+    if not ok:
+        return reason
+    fmt = get_format(cls.artifact_format)
+    if batch > fmt.max_batch:
+        return f"batch {batch} is above the {fmt.max_batch} the {fmt.name} file accepts"
+    return fmt.missing()
 
 
 def memory_shortfall(artifact_bytes: int | None, available_mb: float | None) -> str | None:

@@ -24,7 +24,7 @@ from harness.exporters.artifacts import read_manifest
 from harness.formats import get_format
 from harness.isolation import in_child
 from harness.measure import conditions
-from harness.measure.peak import device_peaks, peak_for
+from harness.measure.peak import device_peaks
 from harness.measure.threads import thread_env
 from harness.measure.timing import TimingConfig
 from harness.results import RunWriter, cell_id
@@ -142,6 +142,7 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
     env = {
         **fingerprint,
         "run": {"run_id": run_id, **_settings(config)},
+        "cell_thread_env": {str(t): thread_env(t) for t in sorted(set(config.threads))},
         "gemm_peak": peaks,
     }
     writer.write_env(env)
@@ -158,7 +159,7 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
             report("cell", {"cell": cell})
             _settle(config, first=index == 0, report=report)
             row, samples = _run_cell(
-                cell, specs[cell.model], exports, config, folder, peak_for(peaks, cell.threads)
+                cell, specs[cell.model], exports, config, folder, peaks[str(cell.threads)]
             )
             row.update(identity, timestamp=datetime.now(UTC).isoformat(timespec="seconds"))
             writer.append(row, samples)
@@ -203,7 +204,7 @@ def _export_all(
     needed: dict[str, set[str]] = {}
     for cell in cells:
         cls = get_backend(cell.backend)
-        if not skip_reason(cls, cell.mode):
+        if not skip_reason(cls, cell.mode, cell.batch):
             needed.setdefault(cell.model, set()).add(cls.artifact_format)
     exports: dict[tuple[str, str], Path | str] = {}
     for name, formats in needed.items():
@@ -228,8 +229,9 @@ def _run_cell(
     exports: dict[tuple[str, str], Path | str],
     config: RunConfig,
     folder: Path,
-    peak_gmacs: float | None,
+    peak: dict[str, Any],
 ) -> tuple[dict[str, Any], list[float]]:
+    """Measure one cell in a child; ``peak`` is the device's GEMM peak at its thread count."""
     from harness.backends import get_backend
     from harness.macs import count
 
@@ -242,7 +244,7 @@ def _run_cell(
         "macs": counted.macs,
         "params": counted.params,
     }
-    reason = skip_reason(cls, cell.mode)
+    reason = skip_reason(cls, cell.mode, cell.batch)
     if reason:
         return {**row, "status": "skipped", "reason": reason}, []
     export = exports.get((cell.model, cls.artifact_format))
@@ -273,7 +275,7 @@ def _run_cell(
     measured = outcome["result"]
     samples = measured.pop("samples_ms")
     row.update(measured)
-    row.update(derive(row, samples, peak_gmacs))
+    row.update(derive(row, samples, peak["gmacs_per_s"]))
     row["status"] = "ok"
     reasons = flags(row, samples, config.timing.target_ci_pct)
     reasons += conditions.condition_flags(before, after)

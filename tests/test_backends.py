@@ -42,7 +42,9 @@ def test_layouts():
     batch = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
     assert to_layout(batch, "NHWC").shape == (2, 4, 5, 3)
     assert to_layout(batch, "NHWC")[1, 2, 3, 0] == batch[1, 0, 2, 3]
-    assert to_layout(batch, "NCHW") is not None
+    nchw = to_layout(batch, "NCHW")
+    assert np.array_equal(nchw, batch)
+    assert nchw.flags.c_contiguous
 
 
 def test_module_probe_never_imports_or_raises():

@@ -90,6 +90,8 @@ def test_backends_json(capsys):
         (["run", "--batch", "x"], "--batch"),
         (["run", "--min-time", "-1"], "--min-time must be >= 0"),
         (["run", "--cooldown", "-5"], "--cooldown must be >= 0"),
+        (["run", "--backends", "onnxruntime", "--modes", "cpux"], "no selected backend has mode"),
+        (["run", "--models", "mobilenet_v2,mobilenet_v2"], "two specs are named"),
     ],
 )
 def test_run_rejects_bad_input_before_running(capsys, argv, needle, tmp_path):

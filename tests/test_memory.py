@@ -100,30 +100,3 @@ def test_rss_is_nan_without_any_source(monkeypatch, tmp_path):
     monkeypatch.setattr(memory.subprocess, "run", failing_run)
 
     assert math.isnan(memory.rss_mb())
-
-
-@linux_only
-def test_reset_peak_lowers_the_high_water_mark():
-    block = bytearray(64 * 2**20)  # touch 64 MiB so the high-water mark rises
-    before = memory.hwm_mb()
-    del block
-    if not memory.reset_peak():
-        pytest.skip("/proc/self/clear_refs is not writable here")
-
-    after = memory.hwm_mb()
-
-    assert before is not None
-    assert after is not None
-    assert after < before
-
-
-def test_reset_peak_reports_failure(monkeypatch, tmp_path):
-    monkeypatch.setattr(memory, "_CLEAR_REFS", tmp_path / "no" / "such" / "file")
-
-    assert memory.reset_peak() is False
-
-
-def test_hwm_is_none_without_proc(monkeypatch, tmp_path):
-    monkeypatch.setattr(memory, "_STATUS", tmp_path / "missing")
-
-    assert memory.hwm_mb() is None

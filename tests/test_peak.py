@@ -9,7 +9,7 @@ import pytest
 
 from harness.backends.base import module_available
 from harness.measure import peak
-from harness.measure.peak import device_peaks, peak_for, probe_gemm
+from harness.measure.peak import device_peaks, probe_gemm
 
 KEYS = {"library", "gmacs_per_s", "threads", "size"}
 
@@ -114,24 +114,3 @@ def test_device_peaks_without_a_working_probe_has_no_peak(monkeypatch, tmp_path)
     assert peaks["1"]["library"] is None
     assert peaks["1"]["candidates"] == {}
     assert peaks["1"]["failed"] == {"numpy": "timeout: no result within 1 s"}
-
-
-def test_peak_for_looks_up_a_thread_count():
-    peaks = {
-        "1": {"gmacs_per_s": 40.0, "threads": 1},
-        "2": {"gmacs_per_s": None, "threads": 2},
-    }
-
-    assert peak_for(peaks, 1) == 40.0
-    assert peak_for(peaks, 2) is None  # every probe failed
-    assert peak_for(peaks, 4) is None  # not measured
-    assert peak_for({4: {"gmacs_per_s": 80}}, 4) == 80.0  # int keys
-    assert peak_for({}, 1) is None
-    assert peak_for(None, 1) is None
-
-
-def test_peak_for_reads_the_old_single_peak_only_at_its_thread_count():
-    old = {"gmacs_per_s": 91.0, "size": 2048, "threads": 8, "library": "openblas 0.3.21"}
-
-    assert peak_for(old, 8) == 91.0
-    assert peak_for(old, 1) is None  # an all-cores peak is no one-thread ceiling

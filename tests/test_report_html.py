@@ -193,7 +193,7 @@ def test_empty_and_partial_data_give_sentences(tmp_path: Path) -> None:
 
 def test_styles_and_script_are_inlined(report: tuple[str, pd.DataFrame, pd.DataFrame]) -> None:
     page, _, _ = report
-    static = files("harness.report") / "static"
+    static = files("harness.report")
     assert f"<style>\n{(static / 'report.css').read_text()}</style>" in page
     assert f"<script>\n{(static / 'report.js').read_text()}</script>" in page
     assert "@media print" in page

@@ -56,3 +56,13 @@ def test_skip_reason_names_the_mode_or_the_missing_framework():
     ok, reason = REGISTRY["coreml"].mode_available("cpu_only")
     if not ok:
         assert skip_reason(REGISTRY["coreml"], "cpu_only") == reason
+
+
+def test_a_batch_above_the_files_bound_is_skipped_with_the_bound():
+    from harness.backends import REGISTRY
+
+    cls = REGISTRY["onnxruntime"]
+    if not cls.available()[0]:
+        pytest.skip(cls.available()[1])
+    assert skip_reason(cls, "cpu", 1025) == "batch 1025 is above the 1024 the onnx file accepts"
+    assert skip_reason(cls, "cpu", 1024) is None

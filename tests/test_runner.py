@@ -91,6 +91,7 @@ def test_ok_row_is_complete_and_consistent(config):
         100 * row["gmacs_per_s"] / env["gemm_peak"]["1"]["gmacs_per_s"]
     )
     assert env["run"]["threads"] == [1]
+    assert env["cell_thread_env"]["1"]["OMP_NUM_THREADS"] == "1"
     assert state.folder.parent.name == env["device_id"]
 
 

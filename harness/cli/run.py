@@ -82,6 +82,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         if value < 0:
             raise UsageError(f"mobilebench run: error: {flag} must be >= 0")
     modes = args.modes if args.modes in ("default", "all") else csv_list(str)(args.modes)
+    if not isinstance(modes, str):
+        offered = {m for name in backends for m in get_backend(name).modes}
+        unknown = [m for m in modes if m not in offered]
+        if unknown or not modes:
+            raise UsageError(
+                f"mobilebench run: error: no selected backend has mode {(unknown or [''])[0]!r} "
+                f"(modes: default, all, {', '.join(sorted(offered))})"
+            )
     config = RunConfig(
         models=models,
         backends=backends,
@@ -108,9 +116,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     with RunProgress(console) as progress:
         state = run(config, progress.report)
     console.print(summary_table(state.rows, f"{state.folder}"))
-    report = state.folder / REPORT_HTML
-    write_report([state.folder], report)
-    console.print(f"report: {report}", markup=False, highlight=False)
+    written = write_report([state.folder], state.folder / REPORT_HTML)
+    if written.page:
+        console.print(f"report: {written.page}", markup=False, highlight=False)
     if state.interrupted:
         console.print(f"[yellow]interrupted: {len(state.rows)} of {state.total} cells kept")
         return 130

@@ -29,8 +29,17 @@ from harness.weights import make_weights, sample_input
 
 log = logging.getLogger(__name__)
 
-#: Sources whose code decides what the exported files hold: a change rebuilds the cache.
-_SOURCES = ("architecture.py", "weights.py", "formats.py", "builders", "exporters")
+#: Sources whose code decides what an export folder holds (files, reference, parity):
+#: a change rebuilds the cache.
+_SOURCES = (
+    "architecture.py",
+    "weights.py",
+    "formats.py",
+    "parity.py",
+    "builders",
+    "exporters",
+    "backends",
+)
 MANIFEST = "manifest.json"
 REFERENCE = "reference.npy"
 #: The parity input: this many seeded images.

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.exporters.base import Artifact, example_batch
+from harness.formats import get_format
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
-MAX_BATCH = 64
 
 
 def export_coreml(model, spec, out_dir: Path) -> Artifact:
@@ -30,7 +30,12 @@ def export_coreml(model, spec, out_dir: Path) -> Artifact:
     res = spec.resolution
     mlmodel = ct.convert(
         traced,
-        inputs=[ct.TensorType(name=INPUT_NAME, shape=(ct.RangeDim(1, MAX_BATCH, 1), 3, res, res))],
+        inputs=[
+            ct.TensorType(
+                name=INPUT_NAME,
+                shape=(ct.RangeDim(1, get_format("coreml").max_batch, 1), 3, res, res),
+            )
+        ],
         outputs=[ct.TensorType(name=OUTPUT_NAME)],
         convert_to="mlprogram",
         compute_precision=ct.precision.FLOAT32,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.exporters.base import Artifact, example_batch
+from harness.formats import get_format
 
 
 def export_pytorch(model, spec, out_dir: Path) -> Artifact:
@@ -12,7 +13,7 @@ def export_pytorch(model, spec, out_dir: Path) -> Artifact:
     import torch
 
     path = out_dir / "model.pt2"
-    batch = torch.export.Dim("batch", min=1, max=1024)
+    batch = torch.export.Dim("batch", min=1, max=get_format("pytorch").max_batch)
     program = torch.export.export(
         model, (torch.from_numpy(example_batch(spec)),), dynamic_shapes=({0: batch},)
     )

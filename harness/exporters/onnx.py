@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.exporters.base import Artifact, example_batch
+from harness.formats import get_format
 
 OPSET = 18
 INPUT_NAME = "input"
@@ -16,7 +17,7 @@ def export_onnx(model, spec, out_dir: Path) -> Artifact:
     import torch
 
     path = out_dir / "model.onnx"
-    batch = torch.export.Dim("batch", min=1, max=1024)
+    batch = torch.export.Dim("batch", min=1, max=get_format("onnx").max_batch)
     program = torch.onnx.export(
         model,
         (torch.from_numpy(example_batch(spec)),),

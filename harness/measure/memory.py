@@ -1,4 +1,4 @@
-"""Resident memory of this process: current RSS, peak RSS, and a resettable Linux peak.
+"""Resident memory of this process: current RSS and peak RSS.
 
 Every value is in MB meaning MiB (2**20 bytes).
 """
@@ -17,7 +17,6 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 _STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
 _KIB_PER_MB = 1024
 _BYTES_PER_MB = 2**20
 
@@ -67,21 +66,3 @@ def maxrss_to_mb(value: float, platform: str) -> float:
 def peak_rss_mb() -> float:
     """Peak resident set size of this process since it started, in MB (MiB)."""
     return maxrss_to_mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, sys.platform)
-
-
-def reset_peak() -> bool:
-    """Reset the Linux high-water mark (VmHWM) to the current RSS; False if not possible.
-
-    Only :func:`hwm_mb` sees the reset; ``ru_maxrss`` keeps the lifetime peak.
-    """
-    try:
-        _CLEAR_REFS.write_text("5")
-    except OSError as exc:
-        log.debug("cannot reset the RSS high-water mark: %s", exc)
-        return False
-    return True
-
-
-def hwm_mb() -> float | None:
-    """Peak RSS since the last :func:`reset_peak` (Linux VmHWM) in MB (MiB), or None."""
-    return _status_mb("VmHWM")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -181,20 +181,3 @@ def device_peaks(
         entry |= {"precision": "fp32", "size": size, "candidates": candidates}
         peaks[str(t)] = entry | ({"failed": failed} if failed else {})
     return peaks
-
-
-def peak_for(peaks: Mapping[str, Mapping] | None, threads: int) -> float | None:
-    """The peak GMAC/s measured at ``threads``, or None when there is none.
-
-    Accepts int keys too, and the older single-peak shape (``{"gmacs_per_s", "threads"}``),
-    which only answers for the thread count it was measured at.
-    """
-    if not isinstance(peaks, Mapping):
-        return None
-    if "gmacs_per_s" in peaks:
-        entry = peaks if peaks.get("threads") == threads else None
-    else:
-        entry = peaks.get(str(threads), peaks.get(threads))
-    value = entry.get("gmacs_per_s") if isinstance(entry, Mapping) else None
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-    return float(value) if ok else None

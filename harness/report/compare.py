@@ -19,10 +19,10 @@ from typing import Any
 import pandas as pd
 
 from harness.measure.stats import ratio_ci
+from harness.parity import REL_L2_TOLERANCE
 from harness.report.load import key_tuple, load_runs
 
 N_BOOT = 2000
-PARITY_REL_L2 = 1e-4
 #: Verdicts that make :func:`exit_code` return 1.
 FAILING = ("regressed", "broken")
 _ORDER = ("regressed", "broken", "improved", "fixed", "unchanged", "no samples", "not measured")
@@ -247,9 +247,9 @@ def _flags(base: _Side, new: _Side, limit: float) -> tuple[str, ...]:
     if (
         err_b is not None
         and err_n is not None
-        and (err_b > PARITY_REL_L2) != (err_n > PARITY_REL_L2)
+        and (err_b > REL_L2_TOLERANCE) != (err_n > REL_L2_TOLERANCE)
     ):
-        flags.append(f"rel_l2_err {err_b:.1e} → {err_n:.1e} (crosses {PARITY_REL_L2:g})")
+        flags.append(f"rel_l2_err {err_b:.1e} → {err_n:.1e} (crosses {REL_L2_TOLERANCE:g})")
     if b["peak_rss_mb"] and n["peak_rss_mb"] is not None:
         change = n["peak_rss_mb"] / b["peak_rss_mb"] - 1.0
         if abs(change) > limit:

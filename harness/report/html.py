@@ -106,8 +106,8 @@ def build_html(frames: Frames, *, title: str = TITLE) -> str:
 
 @cache
 def _asset(name: str) -> str:
-    """A stylesheet or script shipped in ``harness/report/static``."""
-    return (files("harness.report") / "static" / name).read_text(encoding="utf-8")
+    """A stylesheet or script shipped beside this module (package data)."""
+    return (files("harness.report") / name).read_text(encoding="utf-8")
 
 
 class _Page:

@@ -1,4 +1,4 @@
-"""MACs counted from the built and exported graphs, independently of :mod:`harness.macs`.
+"""Test helper: MACs counted from the built and exported graphs, independently of harness.macs.
 
 Each counter reads a framework's own view of the model (ONNX shape inference,
 PyTorch's flop counter, Keras layer shapes, the TFLite interpreter's tensors,
@@ -12,20 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from harness.architecture import resolve
 from harness.spec import ModelSpec
-
-
-def expected_weight_shapes(spec: ModelSpec) -> list[tuple[int, ...]]:
-    """Conv and classifier weight shapes in execution order, PyTorch/Core ML layout."""
-    net = resolve(spec)
-    shapes: list[tuple[int, ...]] = [conv.weight_shape for conv in net.convs()]
-    cls = net.classifier
-    if cls.kind == "linear":
-        shapes.append((cls.out_features, cls.in_features))
-    else:
-        shapes.append((cls.out_features, cls.in_features, 1, 1))
-    return shapes
 
 
 def onnx_macs(path: Path) -> int:
