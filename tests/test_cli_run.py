@@ -26,7 +26,7 @@ def test_a_failed_cell_makes_the_run_exit_1_after_writing_everything(exported, t
     assert code == 1
     folder = _folder(tmp_path)
     assert (folder / "report.html").is_file()
-    assert f"report: {folder / 'report.html'}" in out
+    assert out.rstrip().splitlines()[-1] == f"report: {folder / 'report.html'}"
     assert "2 of 4 cells failed or timed out" in out
     assert len((folder / "results.csv").read_text().splitlines()) == 1 + 4
     assert "mobilenet_v2" in (folder / "report.html").read_text()
@@ -49,3 +49,17 @@ def test_the_summary_prints_reasons_with_brackets_intact(exported, tmp_path, cap
     assert code == 1
     assert "boom: this backend always fails to load" in out
     assert not re.search(r"\x1b\[|\[/?(yellow|red|green|dim|bold)\]", out)
+
+
+def test_a_spec_path_on_the_command_line_runs_under_the_spec_name(exported, tmp_path, capsys):
+    from harness.spec import models_dir
+
+    exported("mobilenet_v2")
+    spec = tmp_path / "copy.toml"
+    spec.write_text((models_dir() / "mobilenet_v2.toml").read_text())
+    out_dir = tmp_path / "out"
+    argv = ["run", "--models", str(spec), "--backends", "onnxruntime", "--threads", "1", *FAST]
+    assert main([*argv, "--out", str(out_dir)]) == 0
+    (results,) = out_dir.glob("*/*/results.csv")
+    assert "mobilenet_v2/w1/r224/onnxruntime/cpu/fp32/b1/t1" in results.read_text()
+    assert "copy.toml" not in results.read_text()

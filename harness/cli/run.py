@@ -59,7 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except (KeyError, ImportError) as exc:
             raise UsageError(f"mobilebench run: error: {exc.args[0]}") from None
     try:
-        models = list(load_specs(args.models))  # SpecError -> one line, exit 2
+        load_specs(args.models)  # SpecError -> one line, exit 2
     except ValueError as exc:
         raise UsageError(f"mobilebench run: error: {exc}") from None
     numbers = {
@@ -91,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 f"(modes: default, all, {', '.join(sorted(offered))})"
             )
     config = RunConfig(
-        models=models,
+        models=args.models,
         backends=backends,
         threads=args.threads or [physical_cores()],
         batches=args.batch,
@@ -115,21 +115,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     with RunProgress(console) as progress:
         state = run(config, progress.report)
-    console.print(summary_table(state.rows, f"{state.folder}"))
+    console.print(summary_table(state.rows, escape(str(state.folder))))
+    broken = [row for row in state.rows if row["status"] in FAILED_STATUSES]
+    if state.interrupted:
+        console.print(f"[yellow]interrupted: {len(state.rows)} of {state.total} cells kept")
+    elif broken:
+        console.print(
+            f"[red]{len(broken)} of {len(state.rows)} cells failed or timed out "
+            "(their reasons are above); every row is written"
+        )
     written = write_report([state.folder], state.folder / REPORT_HTML)
     if written.page:
         console.print(f"report: {written.page}", markup=False, highlight=False)
     if state.interrupted:
-        console.print(f"[yellow]interrupted: {len(state.rows)} of {state.total} cells kept")
         return 130
-    broken = [row for row in state.rows if row["status"] in FAILED_STATUSES]
-    if broken:
-        console.print(
-            f"[red]{len(broken)} of {len(state.rows)} cells failed or timed out; "
-            "every row and the report are written"
-        )
-        return EXIT_CELLS_FAILED
-    return 0
+    return EXIT_CELLS_FAILED if broken else 0
 
 
 #: Row statuses that make ``mobilebench run`` exit with :data:`EXIT_CELLS_FAILED`.
