@@ -75,3 +75,14 @@ def test_real_children_export_and_check_their_own_formats(artifact_cache, tmp_pa
     for fmt in ("onnx", "tflite"):
         assert manifest["artifacts"][fmt]["parity"]["status"] == "ok", fmt
     assert (folder / artifacts.REFERENCE).is_file()
+
+
+def test_a_keras_only_export_writes_the_reference_then_checks_against_it(artifact_cache):
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    folder = artifacts.export(load_spec("mobilenet_v2", **SMALL), ["keras"], seed=11)
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert list(manifest["artifacts"]) == ["keras"]
+    assert manifest["artifacts"]["keras"]["parity"]["status"] == "ok"
+    assert (folder / artifacts.REFERENCE).is_file()

@@ -213,6 +213,7 @@ def export_source(
     model = _build(spec, source, seed)
     if needs_reference:
         _write_reference(folder, spec, seed, model)
+        write_manifest(folder, manifest)
     errors: dict[str, str] = {}
     for name in todo:
         if on_progress:
@@ -229,7 +230,9 @@ def export_source(
         )
         manifest["artifacts"][fmt.key()] = _entry(artifact, folder)
         write_manifest(folder, manifest)
-    check_export(folder, [f for f in todo if f not in errors])
+    written = [f for f in todo if f not in errors]
+    if written:
+        check_export(folder, written)
     return errors
 
 
