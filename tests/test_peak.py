@@ -90,7 +90,7 @@ def test_device_peaks_keeps_the_best_runtime_per_thread_count(monkeypatch, tmp_p
     monkeypatch.setitem(peak.PROBES, "broken", ("numpy", peak.PROBES["numpy"][1]))
     installed = [name for name in peak.available_probes() if name != "broken"]
 
-    peaks = device_peaks([2, 1, 2], tmp_path / "cells.log", size=64, min_time_s=0.0)
+    peaks = device_peaks([2, 1, 2], tmp_path / "cells.log", sizes=(64,), min_time_s=0.0)
 
     assert list(peaks) == ["1", "2"]
     for key, entry in peaks.items():
@@ -108,9 +108,26 @@ def test_device_peaks_without_a_working_probe_has_no_peak(monkeypatch, tmp_path)
     monkeypatch.setattr(peak, "available_probes", lambda: ["numpy"])
     monkeypatch.setattr(peak, "in_child", lambda *args, **kwargs: next(outcomes))
 
-    peaks = device_peaks([1], tmp_path / "cells.log", size=8, min_time_s=0.0)
+    peaks = device_peaks([1], tmp_path / "cells.log", sizes=(8,), min_time_s=0.0)
 
     assert peaks["1"]["gmacs_per_s"] is None
     assert peaks["1"]["library"] is None
+    assert peaks["1"]["size"] is None
     assert peaks["1"]["candidates"] == {}
     assert peaks["1"]["failed"] == {"numpy": "timeout: no result within 1 s"}
+
+
+def test_best_gemm_keeps_the_fastest_size(monkeypatch):
+    rates = {16: 3.0, 32: 5.0, 64: 4.0}
+    monkeypatch.setattr(
+        peak,
+        "probe_gemm",
+        lambda library, threads, size, min_time_s: {
+            "library": library,
+            "gmacs_per_s": rates[size],
+            "threads": threads,
+            "size": size,
+        },
+    )
+    best = peak.best_gemm("numpy", 2, (16, 32, 64), 0.0)
+    assert (best["size"], best["gmacs_per_s"], best["threads"]) == (32, 5.0, 2)
