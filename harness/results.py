@@ -168,6 +168,17 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         return [{k: parse_value(k, v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
+def as_number(value: Any) -> float | None:
+    """``value`` as a float, or None when it is missing, NaN, a bool or not a number."""
+    if isinstance(value, bool):
+        return None
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(result) else result
+
+
 def parse_value(column: str, text: str | None) -> Any:
     """A CSV cell back to its value: None when empty, numbers for numeric columns."""
     if text is None or text == "":

@@ -14,6 +14,7 @@ import numpy as np
 
 from harness.exporters.base import Artifact
 from harness.formats import FORMATS
+from harness.measure.threads import check_threads
 from harness.versions import distribution_version
 
 
@@ -41,8 +42,7 @@ class Backend(ABC):
         mode = mode or self.modes[0]
         if mode not in self.modes:
             raise ValueError(f"backend {self.name!r} has no mode {mode!r} (modes: {self.modes})")
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+        check_threads(threads)
         self.mode = mode
         self.threads = threads
         self.pin_threads()

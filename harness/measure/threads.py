@@ -28,7 +28,8 @@ _INTRAOP_VARS = (
 )
 
 
-def _check(threads: int) -> None:
+def check_threads(threads: int) -> None:
+    """ValueError unless ``threads`` is a usable thread count (>= 1)."""
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
 
@@ -38,7 +39,7 @@ def thread_env(threads: int) -> dict[str, str]:
 
     Inter-op parallelism is fixed at 1 so ``threads`` is the whole budget.
     """
-    _check(threads)
+    check_threads(threads)
     env = dict.fromkeys(_INTRAOP_VARS, str(threads))
     env["TF_NUM_INTEROP_THREADS"] = "1"
     return env

@@ -10,7 +10,6 @@ the threshold) are flagged beside the verdict.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +20,7 @@ import pandas as pd
 from harness.measure.stats import ratio_ci
 from harness.parity import REL_L2_TOLERANCE
 from harness.report.load import key_tuple, load_runs
+from harness.results import as_number
 
 N_BOOT = 2000
 #: Verdicts that make :func:`exit_code` return 1.
@@ -178,7 +178,7 @@ def _side(key: Key, rows: Sequence[Mapping[str, Any]], pooled: Mapping[str, tupl
     samples = tuple(
         ms for cid in dict.fromkeys(r.get("cell_id") for r in ok) for ms in pooled.get(cid, ())
     )
-    p50s = [v for v in (_num(r.get("latency_ms_p50")) for r in ok) if v is not None]
+    p50s = [v for v in (as_number(r.get("latency_ms_p50")) for r in ok) if v is not None]
     median = (
         pd.Series(samples).median() if samples else (pd.Series(p50s).median() if p50s else None)
     )
@@ -190,8 +190,8 @@ def _side(key: Key, rows: Sequence[Mapping[str, Any]], pooled: Mapping[str, tupl
         p50=None if median is None else float(median),
         samples=samples,
         values={
-            "macs": _num(first.get("macs")),
-            "params": _num(first.get("params")),
+            "macs": as_number(first.get("macs")),
+            "params": as_number(first.get("params")),
             "peak_rss_mb": _extreme(ok, "peak_rss_mb", max),
             "top1_agree": _extreme(ok, "top1_agree", min),
             "rel_l2_err": _extreme(ok, "rel_l2_err", max),
@@ -259,16 +259,8 @@ def _flags(base: _Side, new: _Side, limit: float) -> tuple[str, ...]:
     return tuple(flags)
 
 
-def _num(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
 def _extreme(rows: Sequence[Mapping[str, Any]], column: str, pick: Any) -> float | None:
-    values = [v for v in (_num(r.get(column)) for r in rows) if v is not None]
+    values = [v for v in (as_number(r.get(column)) for r in rows) if v is not None]
     return pick(values) if values else None
 
 

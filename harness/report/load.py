@@ -30,6 +30,7 @@ from harness.results import (
     SAMPLE_COLUMNS,
     SAMPLES_CSV,
     TEXT_COLUMNS,
+    as_number,
     cell_id,
     parse_value,
 )
@@ -222,7 +223,7 @@ def gemm_peaks(env: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
         if not isinstance(entry, Mapping):
             continue
         threads = _whole(entry.get("threads", key))
-        rate = _number(entry.get("gmacs_per_s"))
+        rate = as_number(entry.get("gmacs_per_s"))
         if threads is not None and rate is not None and rate > 0:
             out[threads] = {**entry, "threads": threads, "gmacs_per_s": rate}
     return out
@@ -243,20 +244,10 @@ def _peak_for(peaks: Mapping[int, Mapping[str, Any]], threads: Any) -> float | N
     return None if peak is None else peak["gmacs_per_s"]
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if number != number else number
-
-
 def _whole(value: Any) -> int | None:
     """A thread count as an int (``2``, ``2.0``, ``"2"``), or None."""
-    number = _number(value)
-    return int(number) if number is not None and number.is_integer() else None
+    value = as_number(value)
+    return int(value) if value is not None and value.is_integer() else None
 
 
 def _versions(env: Mapping[str, Any]) -> dict[str, Any]:
@@ -323,7 +314,7 @@ def _candidates(candidates: Any) -> str | None:
     """``torch 2.13.0 52.0, numpy (openblas) 40.1``: every library tried, fastest first."""
     if not isinstance(candidates, Mapping):
         return None
-    rates = {str(k): r for k, v in candidates.items() if (r := _number(v)) is not None}
+    rates = {str(k): r for k, v in candidates.items() if (r := as_number(v)) is not None}
     ranked = sorted(rates.items(), key=lambda item: -item[1])
     return ", ".join(f"{name} {rate:.1f}" for name, rate in ranked) or None
 

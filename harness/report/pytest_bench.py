@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from harness.backends import REGISTRY  # the registry imports no framework
-from harness.results import ALL_COLUMNS, CELL_KEY, SAMPLE_COLUMNS, cell_id
+from harness.results import ALL_COLUMNS, CELL_KEY, SAMPLE_COLUMNS, as_number, cell_id
 from harness.spec import available_models
 
 SOURCE = "pytest-benchmark"
@@ -128,10 +128,10 @@ def benchmark_row(bench: Mapping[str, Any], env: Mapping[str, Any]) -> dict[str,
     for key, column in _STAT_COLUMNS.items():
         if isinstance(stats.get(key), int | float):
             row[column] = stats[key] * 1e3
-    batch = _number(row.get("batch")) or 1
-    ops = _number(stats.get("ops"))
-    p50 = _number(row.get("latency_ms_p50"))
-    macs = _number(row.get("macs"))
+    batch = as_number(row.get("batch")) or 1
+    ops = as_number(stats.get("ops"))
+    p50 = as_number(row.get("latency_ms_p50"))
+    macs = as_number(row.get("macs"))
     row.update(
         run_id=env["run"]["run_id"],
         timestamp=env["run"]["timestamp"],
@@ -164,14 +164,6 @@ def _cell_from_name(name: str) -> dict[str, Any]:
         elif match := _INT_TOKEN.match(token):
             found.setdefault("batch" if match[1] == "b" else "threads", int(match[2]))
     return found
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number == number else None
 
 
 def _unique(key: str, seen: set[str]) -> str:
