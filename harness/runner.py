@@ -209,12 +209,11 @@ def _export_all(
     exports: dict[tuple[str, str], Path | str] = {}
     for name, formats in needed.items():
 
-        def announce(source: str, group: list[str], name: str = name) -> None:
-            what = ", ".join(group) or "the fp32 reference"
-            report("phase", {"text": f"exporting {name} ({source}): {what}"})
+        def announce(step: str, name: str = name) -> None:
+            report("phase", {"text": f"exporting {name} ({step})"})
 
         done = export_isolated(
-            specs[name], sorted(formats), config.seed, folder / CELL_LOG, on_source=announce
+            specs[name], sorted(formats), config.seed, folder / CELL_LOG, on_step=announce
         )
         exports.update({(name, fmt): result for fmt, result in done.items()})
     return exports

@@ -86,3 +86,13 @@ def test_a_keras_only_export_writes_the_reference_then_checks_against_it(artifac
     assert list(manifest["artifacts"]) == ["keras"]
     assert manifest["artifacts"]["keras"]["parity"]["status"] == "ok"
     assert (folder / artifacts.REFERENCE).is_file()
+
+
+def test_each_child_is_announced_with_its_work(monkeypatch, tmp_path, artifact_cache):
+    monkeypatch.setattr(isolated, "in_child", lambda fn, args, **kw: {"status": "ok", "result": {}})
+    steps = []
+    spec = load_spec("standard_conv", **SMALL)
+    isolated.export_isolated(spec, ["tflite", "onnx"], 13, tmp_path / "log", on_step=steps.append)
+    assert steps == ["pytorch: onnx", "keras: tflite"]
+    isolated.export_isolated(spec, ["keras"], 14, tmp_path / "log", on_step=steps.append)
+    assert steps[2:] == ["pytorch: the fp32 reference", "keras: keras"]

@@ -84,11 +84,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(f"exporting {spec.name}", total=None)
 
-        def announce(source: str, group: list[str]) -> None:
-            what = ", ".join(group) or "the fp32 reference"
-            progress.update(task, description=f"exporting {spec.name} ({source}): {what}")
+        def announce(step: str) -> None:
+            progress.update(task, description=f"exporting {spec.name} ({step})")
 
-        results = export_isolated(spec, formats, args.seed, folder / EXPORT_LOG, on_source=announce)
+        results = export_isolated(spec, formats, args.seed, folder / EXPORT_LOG, on_step=announce)
     failed = {f: r for f, r in results.items() if not isinstance(r, Path)}
     exported = [f for f in formats if f not in failed]
     if args.out:

@@ -25,20 +25,20 @@ def export_isolated(
     formats: Iterable[str],
     seed: int,
     log_path: Path,
-    on_source: Callable[[str, list[str]], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
     timeout_s: float = EXPORT_TIMEOUT_S,
 ) -> dict[str, Path | str]:
     """Export ``formats`` of ``spec``; ``{format: export folder, or why its export failed}``.
 
-    Cached formats start no process; ``on_source(source, formats)`` is called
-    before each child starts.
+    Cached formats start no process; ``on_step`` gets a description of each child's
+    work (``"pytorch: onnx, coreml"``) before it starts.
     """
     formats = list(formats)
     folder = cache_dir(spec, seed)
     results: dict[str, Path | str] = dict.fromkeys(formats, folder)
     for source, group in export_plan(spec, seed, formats).items():
-        if on_source:
-            on_source(source, group)
+        if on_step:
+            on_step(f"{source}: {', '.join(group) or 'the fp32 reference'}")
         outcome = in_child(
             _export_job,
             (spec.to_dict(), source, group, seed),
