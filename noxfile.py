@@ -41,12 +41,25 @@ def install(session: nox.Session, extras: str) -> None:
         session.install(*args)
 
 
+#: What `nox -s bench` measures unless its arguments name precisions: the fp32 files and the
+#: int8 variants a runtime runs without a JIT compile step (`-- --precision all` adds the rest).
+BENCH_DEFAULTS = ("--precision", "fp32,int8", "--no-compile")
+
+
+def bench_args(posargs: list[str]) -> list[str]:
+    """`mobilebench run` arguments: the user's, after the defaults unless they pick precisions."""
+    if any(arg == "--precision" or arg.startswith("--precision=") for arg in posargs):
+        return list(posargs)
+    return [*BENCH_DEFAULTS, *posargs]
+
+
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmark mobilenet_v2 and standard_conv on every available backend (batch 1)."""
+    """Benchmark mobilenet_v2 and standard_conv on every available backend (batch 1, fp32
+    and int8)."""
     install(session, "all")
     session.run("mobilebench", "env")
-    session.run("mobilebench", "run", *session.posargs)
+    session.run("mobilebench", "run", *bench_args(session.posargs))
 
 
 @nox.session

@@ -69,6 +69,9 @@ COLUMNS = (
 )
 #: Extra columns, after the contract ones.
 EXTRA_COLUMNS = (
+    "top5_agree",
+    "psnr_db",
+    "size_mb",
     "cell_id",
     "repeat",
     "latency_ms_max",

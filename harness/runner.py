@@ -21,14 +21,14 @@ from typing import Any
 
 from harness.cell import Cell, measure_cell
 from harness.exporters.artifacts import read_manifest
-from harness.formats import get_format
+from harness.formats import PRECISIONS, artifact_keys, get_format
 from harness.isolation import in_child
 from harness.measure import conditions
 from harness.measure.peak import device_peaks
 from harness.measure.threads import thread_env
 from harness.measure.timing import TimingConfig
 from harness.results import RunWriter, cell_id
-from harness.rows import derive, flags, memory_shortfall, skip_reason
+from harness.rows import derive, flags, memory_shortfall, size_mb, skip_reason
 from harness.spec import ModelSpec, load_spec
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,9 @@ class RunConfig:
     out: Path = Path("results")
     seed: int = 0
     repeat: int = 1
-    precision: str = "fp32"
+    precisions: Sequence[str] = ("fp32",)
+    #: False: cells whose file runs through a JIT compile step (torch.compile) are skipped.
+    compile_variants: bool = True
     cooldown_s: float = 0.0
     max_temp_c: float | None = None
 
@@ -84,23 +86,33 @@ def plan(config: RunConfig, specs: dict[str, ModelSpec]) -> list[Cell]:
         for name, spec in specs.items():
             for backend in config.backends:
                 for mode in _modes(get_backend(backend), config.modes):
-                    for batch in config.batches:
-                        for threads in config.threads:
-                            cells.append(
-                                Cell(
-                                    model=name,
-                                    width=spec.width,
-                                    resolution=spec.resolution,
-                                    conv=spec.conv,
-                                    backend=backend,
-                                    mode=mode,
-                                    precision=config.precision,
-                                    batch=batch,
-                                    threads=threads,
-                                    repeat=repeat,
+                    for precision in config.precisions:
+                        for batch in config.batches:
+                            for threads in config.threads:
+                                cells.append(
+                                    Cell(
+                                        model=name,
+                                        width=spec.width,
+                                        resolution=spec.resolution,
+                                        conv=spec.conv,
+                                        backend=backend,
+                                        mode=mode,
+                                        precision=precision,
+                                        batch=batch,
+                                        threads=threads,
+                                        repeat=repeat,
+                                    )
                                 )
-                            )
     return cells
+
+
+def cell_skip_reason(cell: Cell, config: RunConfig) -> str | None:
+    """Why ``cell`` cannot run here (None: it runs)."""
+    from harness.backends import get_backend
+
+    return skip_reason(
+        get_backend(cell.backend), cell.mode, cell.batch, cell.precision, config.compile_variants
+    )
 
 
 def _modes(cls, wanted: str | Sequence[str]) -> list[str]:
@@ -137,13 +149,16 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
     writer = RunWriter(folder)
     state = RunState(folder=folder, run_id=run_id, total=len(cells))
 
-    report("phase", {"text": "measuring the device's GEMM peak per thread count"})
-    peaks = device_peaks(sorted({cell.threads for cell in cells}), folder / CELL_LOG)
+    runnable = [cell for cell in cells if not cell_skip_reason(cell, config)]
+    precisions = sorted({c.precision for c in runnable} | {"fp32"}, key=PRECISIONS.index)
+    report("phase", {"text": f"measuring the device's GEMM peak ({', '.join(precisions)})"})
+    peaks = device_peaks(sorted({cell.threads for cell in cells}), folder / CELL_LOG, precisions)
     env = {
         **fingerprint,
         "run": {"run_id": run_id, **_settings(config)},
         "cell_thread_env": {str(t): thread_env(t) for t in sorted(set(config.threads))},
-        "gemm_peak": peaks,
+        "gemm_peak": peaks["fp32"],
+        "gemm_peaks": peaks,
     }
     writer.write_env(env)
 
@@ -158,9 +173,8 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
         for index, cell in enumerate(cells):
             report("cell", {"cell": cell})
             _settle(config, first=index == 0, report=report)
-            row, samples = _run_cell(
-                cell, specs[cell.model], exports, config, folder, peaks[str(cell.threads)]
-            )
+            peak = peaks.get(cell.precision, {}).get(str(cell.threads), {})
+            row, samples = _run_cell(cell, specs[cell.model], exports, config, folder, peak)
             row.update(identity, timestamp=datetime.now(UTC).isoformat(timespec="seconds"))
             writer.append(row, samples)
             state.rows.append(row)
@@ -197,29 +211,38 @@ def _export_all(
     folder: Path,
     report: Reporter,
 ) -> dict[tuple[str, str], Path | str]:
-    """Export what the runnable cells need; (model, format) -> folder or failure reason."""
+    """Export what the runnable cells need; (model, artifact key) -> folder or failure reason."""
     from harness.backends import get_backend
     from harness.exporters.isolated import export_isolated
 
-    needed: dict[str, set[str]] = {}
+    needed: dict[str, dict[str, None]] = {}
     for cell in cells:
-        cls = get_backend(cell.backend)
-        if not skip_reason(cls, cell.mode, cell.batch):
-            needed.setdefault(cell.model, set()).add(cls.artifact_format)
+        if not cell_skip_reason(cell, config):
+            fmt = get_backend(cell.backend).artifact_format
+            keys = artifact_keys([fmt], [cell.precision])
+            needed.setdefault(cell.model, {}).update(dict.fromkeys(keys))
     exports: dict[tuple[str, str], Path | str] = {}
-    for name, formats in needed.items():
+    for name, keys in needed.items():
 
         def announce(step: str, name: str = name) -> None:
             report("phase", {"text": f"exporting {name} ({step})"})
 
         done = export_isolated(
-            specs[name], sorted(formats), config.seed, folder / CELL_LOG, on_step=announce
+            specs[name], list(keys), config.seed, folder / CELL_LOG, on_step=announce
         )
         exports.update({(name, fmt): result for fmt, result in done.items()})
     return exports
 
 
 # --- one cell ---------------------------------------------------------------------------
+
+
+def _no_peak_reason(cell: Cell, peak: dict[str, Any]) -> str | None:
+    """Why the device has no GEMM peak for the cell's precision and threads (None: it has)."""
+    if peak.get("gmacs_per_s"):
+        return None
+    why = peak.get("reason") or "; ".join((peak.get("failed") or {}).values()) or "not measured"
+    return f"no {cell.precision} GEMM peak at {cell.threads} threads ({why})"
 
 
 def _run_cell(
@@ -230,7 +253,8 @@ def _run_cell(
     folder: Path,
     peak: dict[str, Any],
 ) -> tuple[dict[str, Any], list[float]]:
-    """Measure one cell in a child; ``peak`` is the device's GEMM peak at its thread count."""
+    """Measure one cell in a child; ``peak`` is the device's GEMM peak at its thread count
+    and precision (``gmacs_per_s`` None, with a ``reason``, when there is none)."""
     from harness.backends import get_backend
     from harness.macs import count
 
@@ -243,14 +267,15 @@ def _run_cell(
         "macs": counted.macs,
         "params": counted.params,
     }
-    reason = skip_reason(cls, cell.mode, cell.batch)
+    reason = cell_skip_reason(cell, config)
     if reason:
         return {**row, "status": "skipped", "reason": reason}, []
-    export = exports.get((cell.model, cls.artifact_format))
+    key = get_format(cls.artifact_format).key(cell.precision)
+    export = exports.get((cell.model, key))
     if not isinstance(export, Path):
         return {**row, "status": "failed", "reason": export or "no artifact"}, []
-    key = get_format(cls.artifact_format).key(cell.precision)
     row["artifact_bytes"] = read_manifest(export)["artifacts"][key]["bytes"]
+    row["size_mb"] = size_mb(row["artifact_bytes"])
     short = memory_shortfall(row["artifact_bytes"], conditions.available_memory_mb())
     if short:
         return {**row, "status": "skipped", "reason": short}, []
@@ -274,9 +299,10 @@ def _run_cell(
     measured = outcome["result"]
     samples = measured.pop("samples_ms")
     row.update(measured)
-    row.update(derive(row, samples, peak["gmacs_per_s"]))
+    row.update(derive(row, samples, peak.get("gmacs_per_s")))
     row["status"] = "ok"
-    reasons = flags(row, samples, config.timing.target_ci_pct)
+    reasons = flags(row, samples, config.timing.target_ci_pct, _no_peak_reason(cell, peak))
+    row.pop("compute_note", None)
     reasons += conditions.condition_flags(before, after)
     row["reason"] = "; ".join(reasons) or None
     return row, samples

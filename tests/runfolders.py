@@ -3,7 +3,12 @@
 ``make_run`` writes ``<root>/<device_id>/<run_id>/`` through :class:`RunWriter`,
 so the files are exactly what the runner writes; ``old_columns=True`` writes an
 older, shorter column set (plus one unknown column), no samples and no GEMM
-peak; ``old_peak=True`` writes the older single-measurement ``gemm_peak``.
+peak; ``old_peak=True`` writes the older single-measurement ``gemm_peak``;
+``fp32_peak_only=True`` writes ``gemm_peak`` without ``gemm_peaks`` (env.json
+before precisions). ``precisions`` adds int8/fp16/bf16 cells: each backend's
+variant is its fp32 cell sped up by :data:`SPEED_UP` (with the accuracy cost of
+:data:`ACCURACY`); a backend without the variant gets a skipped row with its
+format's reason.
 """
 
 from __future__ import annotations
@@ -12,11 +17,13 @@ import csv
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.formats import FP32, get_format
 from harness.measure.stats import summarize
 from harness.results import COLUMNS, RunWriter, cell_id
 
@@ -32,6 +39,36 @@ PACKAGES = {"onnxruntime": "onnxruntime", "pytorch": "torch", "tflite": "ai-edge
 MODES = {"onnxruntime": "cpu", "pytorch": "eager", "tflite": "xnnpack"}
 BASE_RSS_MB = {"onnxruntime": 110.0, "pytorch": 260.0, "tflite": 95.0}
 OLD_DROPPED = ("roofline_pct", "gmacs_per_s", "rss_delta_mb", "max_abs_err")
+FORMAT_OF = {"onnxruntime": "onnx", "pytorch": "pytorch", "tflite": "tflite", "keras": "keras"}
+# fp32 p50 / variant p50 per backend, precision and convolution kind: int8 pays off
+# more for the standard twin (dense 3x3 GEMMs) than for the depthwise network.
+SPEED_UP = {
+    ("onnxruntime", "int8"): {"depthwise": 1.8, "standard": 3.0},
+    ("onnxruntime", "fp16"): {"depthwise": 0.92, "standard": 0.97},
+    ("tflite", "int8"): {"depthwise": 2.0, "standard": 3.5},
+    ("tflite", "fp16"): {"depthwise": 1.0, "standard": 1.01},
+    ("pytorch", "int8"): {"depthwise": 1.5, "standard": 2.6},
+    ("pytorch", "bf16"): {"depthwise": 1.3, "standard": 2.1},
+}
+# What the runtime really computes in, when the file's precision does not say it.
+COMPUTE_NOTE = {
+    ("tflite", "fp16"): "fp16 weights dequantized to fp32 at load; computed in fp32",
+    ("onnxruntime", "fp16"): "ops without an fp16 CPU kernel run in fp32 between Cast nodes",
+}
+# Accuracy against the PyTorch fp32 reference on 64 evaluation images.
+ACCURACY = {
+    FP32: {"max_abs_err": 2.1e-6, "rel_l2_err": 3.4e-7, "top1_agree": 1.0, "top5_agree": 1.0},
+    "fp16": {"max_abs_err": 1.9e-3, "rel_l2_err": 6.0e-4, "top1_agree": 1.0, "top5_agree": 1.0},
+    "bf16": {"max_abs_err": 0.41, "rel_l2_err": 0.15, "top1_agree": 0.8125, "top5_agree": 0.96875},
+    "int8": {"max_abs_err": 1.3, "rel_l2_err": 0.41, "top1_agree": 0.5625, "top5_agree": 0.84375},
+}
+PSNR_DB = {FP32: 131.4, "fp16": 64.2, "bf16": 21.8, "int8": 13.6}
+# Per-backend shifts of the int8 agreement, so the Pareto front has something to choose.
+INT8_TOP1 = {"onnxruntime": 0.5625, "tflite": 0.625, "pytorch": 0.5}
+BYTES_PER_WEIGHT = {FP32: 4, "fp16": 2, "bf16": 2, "int8": 1}
+# The GEMM peak of a precision relative to fp32 (None: no native arithmetic, with why).
+PEAK_SCALE = {FP32: 1.0, "bf16": 2.0, "int8": 4.0, "fp16": None}
+NO_FP16 = "no native fp16 arithmetic on this CPU: no avx512fp16 or asimdhp"
 
 
 @dataclass(frozen=True)
@@ -72,26 +109,48 @@ def peak_gmacs(device: Device, threads: int) -> float:
     return device.gemm_gmacs * threads
 
 
-def gemm_peak(device: Device, threads: Sequence[int]) -> dict[str, Any]:
-    """``env["gemm_peak"]``: one measurement per thread count, keyed by the count as text."""
+def peak_gmacs_of(device: Device, threads: int, precision: str) -> float | None:
+    """The device's GEMM peak of ``precision`` at ``threads`` (None: not measurable)."""
+    scale = PEAK_SCALE[precision]
+    return None if scale is None else scale * peak_gmacs(device, threads)
+
+
+def gemm_peak(device: Device, threads: Sequence[int], precision: str = FP32) -> dict[str, Any]:
+    """``env["gemm_peak"]`` (or one precision of ``gemm_peaks``): one entry per thread
+    count, keyed by the count as text."""
     torch = f"torch {device.versions['torch']}"
     ort = f"onnxruntime {device.versions['onnxruntime']}"
     out = {}
     for count in threads:
-        rate = peak_gmacs(device, count)
-        candidates = {"numpy (openblas 0.3.29)": 0.8 * rate, torch: rate, ort: 0.95 * rate}
+        rate = peak_gmacs_of(device, count, precision)
+        if rate is None:
+            out[str(count)] = {
+                "gmacs_per_s": None,
+                "library": None,
+                "threads": count,
+                "precision": precision,
+                "size": None,
+                "candidates": {},
+                "reason": NO_FP16,
+            }
+            continue
+        candidates = {torch: rate, ort: 0.95 * rate}
+        if precision == FP32:
+            candidates["numpy (openblas 0.3.29)"] = 0.8 * rate
         out[str(count)] = {
             "gmacs_per_s": rate,
             "library": torch,
             "threads": count,
-            "precision": "fp32",
+            "precision": precision,
             "size": 1024,
             "candidates": candidates,
         }
     return out
 
 
-def env_for(device: Device, run_id: str, threads: Sequence[int]) -> dict[str, Any]:
+def env_for(
+    device: Device, run_id: str, threads: Sequence[int], precisions: Sequence[str] = (FP32,)
+) -> dict[str, Any]:
     """An env.json dict shaped like ``harness.device.fingerprint()`` plus run settings."""
     return {
         "device_id": device.device_id,
@@ -110,9 +169,21 @@ def env_for(device: Device, run_id: str, threads: Sequence[int]) -> dict[str, An
         "freq_cur_mhz": 2400.0,
         "temperature_c": 48.5,
         "versions": dict(device.versions),
-        "run": {"run_id": run_id, "threads": list(threads), "min_time_s": 1.0, "max_time_s": 10.0},
+        "run": {
+            "run_id": run_id,
+            "threads": list(threads),
+            "min_time_s": 1.0,
+            "max_time_s": 10.0,
+            "precisions": list(precisions),
+            "compile_variants": True,
+        },
         "gemm_peak": gemm_peak(device, threads),
+        "gemm_peaks": {p: gemm_peak(device, threads, p) for p in _with_fp32(precisions)},
     }
+
+
+def _with_fp32(precisions: Sequence[str]) -> list[str]:
+    return [FP32, *(p for p in precisions if p != FP32)]
 
 
 def make_run(
@@ -131,35 +202,43 @@ def make_run(
     threads: int | Sequence[int] = 1,
     old_columns: bool = False,
     old_peak: bool = False,
+    fp32_peak_only: bool = False,
+    precisions: Sequence[str] = (FP32,),
 ) -> Path:
     """Write one run folder and return it.
 
     ``slower`` scales one backend's samples (e.g. ``{"pytorch": 1.5}``) after
     they are drawn, so the same ``seed`` gives the same samples times the factor.
-    Every cell runs at each of ``threads`` (measured cells go faster with more).
-    Every run also holds a skipped coreml cell and a failed keras cell.
+    Every cell runs at each of ``threads`` (measured cells go faster with more)
+    and each of ``precisions`` (fp32 is always measured). Every run also holds a
+    skipped coreml cell and a failed keras cell per precision (skipped, with the
+    Keras format's reason, for precisions other than fp32).
     """
     counts = [threads] if isinstance(threads, int) else list(threads)
-    rng = np.random.default_rng(seed)
+    draw = _Draw(device, run_id, np.random.default_rng(seed), noise, n)
     folder = root / device.device_id / run_id
     rows: list[tuple[dict[str, Any], np.ndarray]] = []
+    kinds = _with_fp32(precisions)
     for count in counts:
         for model in models:
             for backend in backends:
                 for repeat in range(repeats):
                     median = BASE_MS[backend] * device.slowdown * (1 + drift * repeat)
                     median *= count**-0.8 * (STD_RATIO[backend] if model == "standard_conv" else 1)
-                    samples = median * rng.lognormal(0.0, noise, size=n)
-                    samples *= (slower or {}).get(backend, 1.0)
-                    row = _row(device, run_id, model, backend, count, samples, repeat)
-                    rows.append((row, samples))
+                    median *= (slower or {}).get(backend, 1.0)
+                    for precision in kinds:
+                        rows += draw.cell(model, backend, count, repeat, precision, median)
         for model in models:
-            rows.append((_not_run(device, run_id, model, "coreml", "skipped", count), np.array([])))
-            rows.append((_not_run(device, run_id, model, "keras", "failed", count), np.array([])))
+            for precision in kinds:
+                for backend in ("coreml", "keras"):
+                    row = _not_run(device, run_id, model, backend, count, precision)
+                    rows.append((row, np.array([])))
     if old_columns:
         _write_old(folder, device, run_id, counts, [r for r, _ in rows])
     else:
-        env = env_for(device, run_id, counts)
+        env = env_for(device, run_id, counts, precisions)
+        if old_peak or fp32_peak_only:
+            del env["gemm_peaks"]
         if old_peak:
             env["gemm_peak"] = {
                 "gmacs_per_s": peak_gmacs(device, counts[0]),
@@ -175,7 +254,39 @@ def make_run(
     return folder
 
 
-def _cell(model: str, backend: str, threads: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Draw:
+    """Draws the samples of one run's measured cells from its seeded generator."""
+
+    device: Device
+    run_id: str
+    rng: np.random.Generator
+    noise: float
+    n: int
+
+    def cell(
+        self, model: str, backend: str, threads: int, repeat: int, precision: str, fp32_ms: float
+    ) -> list[tuple[dict[str, Any], np.ndarray]]:
+        """The cell's row and samples: its fp32 median sped up by :data:`SPEED_UP`, or a
+        skipped row (first repeat only) when the backend's format has no such file."""
+        absent = _absent(backend, precision)
+        if absent:
+            row = _not_run(self.device, self.run_id, model, backend, threads, precision, absent)
+            return [(row, np.array([]))] if repeat == 0 else []
+        speed_up = SPEED_UP.get((backend, precision), {}).get(CONV[model], 1.0)
+        samples = fp32_ms / speed_up * self.rng.lognormal(0.0, self.noise, size=self.n)
+        args = (self.device, self.run_id, model, backend, threads, samples, repeat, precision)
+        return [(_row(*args), samples)]
+
+
+def _absent(backend: str, precision: str) -> str | None:
+    """Why ``backend`` has no ``precision`` file (its format's own reason), or None."""
+    if precision == FP32 or backend not in FORMAT_OF:
+        return None
+    return get_format(FORMAT_OF[backend]).absent_reason(precision)
+
+
+def _cell(model: str, backend: str, threads: int, precision: str = FP32) -> dict[str, Any]:
     return {
         "model": model,
         "width": 1.0,
@@ -183,10 +294,23 @@ def _cell(model: str, backend: str, threads: int) -> dict[str, Any]:
         "conv": CONV[model],
         "backend": backend,
         "mode": MODES.get(backend, "default"),
-        "precision": "fp32",
+        "precision": precision,
         "batch": 1,
         "threads": threads,
     }
+
+
+def accuracy(backend: str, precision: str) -> dict[str, float]:
+    """The accuracy columns of a measured cell (against the PyTorch fp32 reference)."""
+    out = {**ACCURACY[precision], "psnr_db": PSNR_DB[precision]}
+    if precision == "int8":
+        out["top1_agree"] = INT8_TOP1[backend]
+    return out
+
+
+def size_mb(model: str, precision: str) -> float:
+    """The artifact's size in MiB: the weights at the precision's width plus a header."""
+    return (PARAMS[model] * BYTES_PER_WEIGHT[precision] + 20_000) / 2**20
 
 
 def _row(
@@ -197,11 +321,17 @@ def _row(
     threads: int,
     samples: np.ndarray,
     repeat: int,
+    precision: str = FP32,
 ) -> dict[str, Any]:
     stats = summarize(samples)
-    cell = _cell(model, backend, threads)
+    cell = _cell(model, backend, threads, precision)
     gmacs = MACS[model] / (stats.p50 / 1e3) / 1e9
     rss = BASE_RSS_MB[backend] + (40.0 if model == "standard_conv" else 0.0)
+    peak = peak_gmacs_of(device, threads, precision)
+    note = COMPUTE_NOTE.get((backend, precision))
+    if peak is None:
+        no_peak = f"no roofline: no {precision} GEMM peak at {threads} threads ({NO_FP16})"
+        note = "; ".join(filter(None, (note, no_peak)))
     return {
         **cell,
         "cell_id": cell_id(cell),
@@ -212,7 +342,7 @@ def _row(
         "device_name": device.device_name,
         "backend_version": device.versions[PACKAGES[backend]],
         "status": "ok",
-        "reason": "",
+        "reason": note or "",
         "import_ms": 850.0,
         "load_ms": 120.0,
         "first_inference_ms": stats.max * 3,
@@ -225,26 +355,35 @@ def _row(
         "cpu_util": float(threads) * 0.97,
         "macs": MACS[model],
         "params": PARAMS[model],
-        "artifact_bytes": PARAMS[model] * 4 + 20_000,
+        "artifact_bytes": PARAMS[model] * BYTES_PER_WEIGHT[precision] + 20_000,
+        "size_mb": size_mb(model, precision),
         "gmacs_per_s": gmacs,
-        "roofline_pct": 100.0 * gmacs / peak_gmacs(device, threads),
-        "max_abs_err": 2.1e-6,
-        "rel_l2_err": 3.4e-7,
-        "top1_agree": 1.0,
+        "roofline_pct": None if peak is None else 100.0 * gmacs / peak,
+        **accuracy(backend, precision),
         "warmup_iters": 5,
         "wall_s": float(samples.sum() / 1e3 + 1.5),
     }
 
 
 def _not_run(
-    device: Device, run_id: str, model: str, backend: str, status: str, threads: int
+    device: Device,
+    run_id: str,
+    model: str,
+    backend: str,
+    threads: int,
+    precision: str = FP32,
+    reason: str | None = None,
 ) -> dict[str, Any]:
-    cell = _cell(model, backend, threads)
-    reason = (
-        "coremltools is not installed"
-        if status == "skipped"
-        else "RuntimeError: <Graph> node 'block3.dw' & friends: out of memory"
-    )
+    """A cell that did not run: coreml is not installed, keras fp32 runs out of memory,
+    and a backend without the precision's file is skipped with ``reason``."""
+    cell = _cell(model, backend, threads, precision)
+    status = "skipped"
+    if backend == "coreml":
+        reason = "coremltools is not installed"
+    elif backend == "keras":
+        reason = _absent("keras", precision)
+    if reason is None:
+        status, reason = "failed", "RuntimeError: <Graph> node 'block3.dw' & friends: out of memory"
     return {
         **cell,
         "cell_id": cell_id(cell),
@@ -272,7 +411,9 @@ def _write_old(
             values = {**row, "notes": "older harness"}
             writer.writerow("" if values.get(c) is None else values[c] for c in columns)
     env = env_for(device, run_id, threads)
-    del env["gemm_peak"]
+    del env["gemm_peak"], env["gemm_peaks"]
+    env["run"]["precision"] = env["run"].pop("precisions")[0]
+    del env["run"]["compile_variants"]
     (folder / "env.json").write_text(json.dumps(env))
 
 
@@ -292,3 +433,64 @@ def edit_rows(folder: Path, match: Callable[[dict[str, str]], bool], **changes: 
         writer.writeheader()
         writer.writerows(rows)
     return hits
+
+
+def scale_samples(folder: Path, match: Callable[[str], bool], factor: float) -> int:
+    """Multiply the raw samples of the cells whose id ``match`` picks; return how many samples."""
+    path = folder / "samples.csv"
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        header, rows = list(reader.fieldnames or ()), list(reader)
+    hits = 0
+    for row in rows:
+        if match(row["cell_id"]):
+            row["ms"] = str(float(row["ms"]) * factor)
+            hits += 1
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, header)
+        writer.writeheader()
+        writer.writerows(rows)
+    return hits
+
+
+class HtmlTables(HTMLParser):
+    """Rows of ``data-v`` values of every table with an id, keyed by that id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.headers: dict[str, list[str]] = {}
+        self._table: str | None = None
+        self._in_th = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "table" and a.get("id"):
+            self._table = a["id"]
+            self.tables[self._table], self.headers[self._table] = [], []
+        elif self._table and tag == "tr":
+            self.tables[self._table].append([])
+        elif self._table and tag == "td":
+            self.tables[self._table][-1].append(a.get("data-v") or "")
+        self._in_th = self._table is not None and tag == "th"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_th and self._table:
+            self.headers[self._table].append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._table = None
+        self._in_th = False
+
+    def rows(self, table_id: str) -> list[dict[str, str]]:
+        """The body rows of one table as ``{header: data-v}``."""
+        header = self.headers[table_id]
+        return [dict(zip(header, row, strict=True)) for row in self.tables[table_id][1:]]
+
+
+def html_rows(page: str, table_id: str) -> list[dict[str, str]]:
+    """The body rows of the table with ``table_id`` in ``page``, as ``{header: data-v}``."""
+    parser = HtmlTables()
+    parser.feed(page)
+    return parser.rows(table_id)

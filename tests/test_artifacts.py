@@ -6,8 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from harness.exporters.artifacts import cache_key, copy_export, export, sha256_of
+from harness.exporters.artifacts import cache_key, copy_export, export, export_plan, sha256_of
 from harness.formats import FORMATS
+from harness.inputs import EVALUATION_IMAGES, calibration_set, digest, evaluation_set
 from harness.spec import load_spec
 
 SPECS = ("mobilenet_v2", "standard_conv", "mobilenet_v2_article")
@@ -20,6 +21,7 @@ MANIFEST_KEYS = {
     "input_shape",
     "layout",
     "output_name",
+    "precision",
     "parity",
 }
 
@@ -76,6 +78,7 @@ def test_reexport_reuses_the_cache(exported):
 
 
 def test_cache_key_tracks_what_changes_the_files():
+    """Precision variants are keyed inside the folder (see the settings test below)."""
     spec = load_spec("mobilenet_v2")
     assert cache_key(spec, 0) == cache_key(load_spec("mobilenet_v2"), 0)
     assert cache_key(spec, 0) != cache_key(spec, 1)
@@ -89,7 +92,45 @@ def test_copy_export(exported, tmp_path):
     assert set(manifest["artifacts"]) == {"onnx", "coreml"}
     assert (out / "model.onnx").is_file()
     assert (out / "model.mlpackage").is_dir()
-    assert np.load(out / "reference.npy").shape == (8, 1000)
+    assert np.load(out / "reference.npy").shape == (EVALUATION_IMAGES, 1000)
+
+
+def test_manifest_records_the_image_sets_by_hash(exported):
+    manifest = json.loads((exported("mobilenet_v2") / "manifest.json").read_text())
+    spec = load_spec("mobilenet_v2")
+    inputs = manifest["inputs"]
+    assert inputs["evaluation"]["sha256"] == digest(evaluation_set(spec, 0))
+    assert inputs["calibration"]["sha256"] == digest(calibration_set(spec, 0))
+    assert manifest["parity_input"]["images"] == EVALUATION_IMAGES
+
+
+def test_a_variant_is_cached_by_precision_and_remade_when_its_settings_change(
+    artifact_cache, monkeypatch
+):
+    """The int8 ONNX file sits beside the fp32 one; new quantization settings remake it alone."""
+    import dataclasses
+
+    from harness import formats
+
+    pytest.importorskip("onnxruntime")
+    spec = load_spec("mobilenet_v2", width=0.35, resolution=96)
+    folder = export(spec, ["onnx", "onnx.int8"])
+    entry = json.loads((folder / "manifest.json").read_text())["artifacts"]["onnx.int8"]
+    assert (entry["path"], entry["precision"]) == ("model.int8.onnx", "int8")
+    assert entry["settings"] == formats.get_format("onnx").variant("int8").settings
+    assert entry["parity"]["status"] == "ok", entry["parity"]
+    assert export_plan(spec, 0, ["onnx", "onnx.int8"]) == {}
+
+    onnx = formats.FORMATS["onnx"]
+    int8 = dataclasses.replace(
+        onnx.variant("int8"),
+        settings={**onnx.variant("int8").settings, "calibration": "Entropy"},
+    )
+    changed = dataclasses.replace(
+        onnx, variants=tuple(int8 if v.precision == "int8" else v for v in onnx.variants)
+    )
+    monkeypatch.setitem(formats.FORMATS, "onnx", changed)
+    assert export_plan(spec, 0, ["onnx", "onnx.int8"]) == {"pytorch": ["onnx.int8"]}
 
 
 def test_a_missing_framework_stops_an_export_before_it_starts(monkeypatch):

@@ -40,6 +40,14 @@ def test_macs_table(capsys):
         (["macs", "mobilenet_v2", "--resolution", "8"], "resolution"),
         (["macs", "no/such/file.toml"], "no such spec file"),
         (["export", "mobilenet_v2", "--formats", "onnx,caffe"], "unknown format 'caffe'"),
+        (
+            ["export", "mobilenet_v2", "--precision", "int4"],
+            "unknown precision 'int4': choose from fp32, fp16, bf16, int8 or all",
+        ),
+        (
+            ["run", "--precision", "fp32,fp8"],
+            "unknown precision 'fp8': choose from fp32, fp16, bf16, int8 or all",
+        ),
         (["frobnicate"], "invalid choice"),
     ],
 )

@@ -180,3 +180,20 @@ def test_readme_never_installs_into_the_system_python():
 def test_virtual_environments_are_not_committed():
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert {".venv/", ".nox/"} <= set(ignored)
+
+
+def test_bench_measures_fp32_and_int8_without_compile_steps_unless_told(noxfile):
+    assert noxfile.bench_args([]) == ["--precision", "fp32,int8", "--no-compile"]
+    assert noxfile.bench_args(["--threads", "1,2"]) == [
+        "--precision",
+        "fp32,int8",
+        "--no-compile",
+        "--threads",
+        "1,2",
+    ]
+    assert noxfile.bench_args(["--precision", "all"]) == ["--precision", "all"]
+    assert noxfile.bench_args(["--precision=fp16"]) == ["--precision=fp16"]
+    session = FakeSession()
+    session.posargs = ["--threads", "1"]
+    noxfile.bench(session)
+    assert session.runs[-1] == ("mobilebench", "run", *noxfile.bench_args(["--threads", "1"]))

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from runfolders import LAPTOP, PI5, make_run
 
-from harness.report.html import SECTIONS, render_report
+from harness.report.html import render_report, sections
 from harness.report.load import load_frames
 
 CHROMIUM = shutil.which("chromium")
@@ -124,7 +124,7 @@ def browser(tmp_path: Path) -> Iterator[DevTools]:
 @pytest.fixture
 def report(tmp_path: Path) -> Path:
     root = tmp_path / "results"
-    make_run(root, LAPTOP, n=40)
+    make_run(root, LAPTOP, n=40, precisions=("fp16", "int8"))
     make_run(root, PI5, seed=1, n=40, repeats=2, drift=0.02)
     frames = load_frames([root])
     assert frames.problems == ()
@@ -161,7 +161,8 @@ def test_report_renders_offline_without_errors(
         return reply["result"].get("value")
 
     ids = evaluate("[...document.querySelectorAll('section[id]')].map(s => s.id)")
-    assert ids == [sid for sid, _ in SECTIONS]
+    assert ids == [sid for sid, _ in sections(load_frames([report.parent / "results"]))]
+    assert "precision" in ids
     assert evaluate("document.querySelectorAll('figure svg').length") >= 6
 
     # Clicking a header sorts the results table by that column.

@@ -101,7 +101,7 @@ def test_macs_params_parity_and_memory_changes_are_flagged(base: Path, tmp_path:
     text = " | ".join(cell.flags)
     assert "macs 300,774,272 → 310,000,000" in text
     assert "params 3,504,872 → 3,600,000" in text
-    assert "top1_agree 1.000 → 0.500" in text
+    assert "top1_agree 1.000 → 0.500 (drop > 0.05)" in text
     assert "rel_l2_err 3.4e-07 → 3.0e-03 (crosses 0.0001)" in text
     assert "peak_rss_mb 110.0 → 150.0 (+36.4%)" in text
     others = [c for c in result.cells if c.cell != onnx_mv2]
@@ -150,6 +150,8 @@ def test_the_cli_prints_each_flag_as_a_phrase(
     }
     assert flags == {
         "mobilenet_v2/w1/r224/onnxruntime/cpu/fp32/b1/t1": "macs 300,774,272 → 310,000,000",
-        "standard_conv/w1/r224/onnxruntime/cpu/fp32/b1/t1": "top1_agree 1.000 → 0.500",
+        "standard_conv/w1/r224/onnxruntime/cpu/fp32/b1/t1": (
+            "top1_agree 1.000 → 0.500 (drop > 0.05)"
+        ),
         "mobilenet_v2/w1/r224/pytorch/eager/fp32/b1/t1": "peak_rss_mb 260.0 → 400.0 (+53.8%)",
     }

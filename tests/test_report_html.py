@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from html.parser import HTMLParser
 from importlib.resources import files
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from runfolders import LAPTOP, MACS, PI5, make_run, peak_gmacs
+from runfolders import LAPTOP, MACS, PI5, HtmlTables, make_run, peak_gmacs
 
 from harness.report.html import SECTIONS, render_report
 from harness.report.load import load_frames, load_runs
@@ -22,37 +21,6 @@ HOSTILE = replace(
     device_id="x86-hostile",
     device_name="<script>alert('pwned')</script> & \"Co\" $x$",
 )
-
-
-class _Tables(HTMLParser):
-    """Rows of ``data-v`` values of every table with an id, keyed by that id."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self.headers: dict[str, list[str]] = {}
-        self._table: str | None = None
-        self._in_th = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if tag == "table" and a.get("id"):
-            self._table = a["id"]
-            self.tables[self._table], self.headers[self._table] = [], []
-        elif self._table and tag == "tr":
-            self.tables[self._table].append([])
-        elif self._table and tag == "td":
-            self.tables[self._table][-1].append(a.get("data-v") or "")
-        self._in_th = self._table is not None and tag == "th"
-
-    def handle_data(self, data: str) -> None:
-        if self._in_th and self._table:
-            self.headers[self._table].append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "table":
-            self._table = None
-        self._in_th = False
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +79,7 @@ def test_depthwise_table_holds_ratios_computed_from_samples(
     report: tuple[str, pd.DataFrame, pd.DataFrame],
 ) -> None:
     page, results, samples = report
-    parser = _Tables()
+    parser = HtmlTables()
     parser.feed(page)
     header = parser.headers["depthwise-table"]
     rows = [dict(zip(header, r, strict=True)) for r in parser.tables["depthwise-table"][1:]]
@@ -157,7 +125,7 @@ def test_results_table_is_sortable_and_shows_reasons(
     report: tuple[str, pd.DataFrame, pd.DataFrame],
 ) -> None:
     page, results, _ = report
-    parser = _Tables()
+    parser = HtmlTables()
     parser.feed(page)
     assert '<table id="results-table" class="sortable">' in page
     body = parser.tables["results-table"][1:]
@@ -211,7 +179,7 @@ def test_gemm_peaks_are_shown_per_thread_count(tmp_path: Path) -> None:
         "220.0 GMAC/s at 2 threads (torch 2.13.0)</dd>"
     ) in page
     assert "<dt>GEMM peak (fp32)</dt><dd>36.0 GMAC/s at 2 threads (openblas 0.3.x)</dd>" in page
-    parser = _Tables()
+    parser = HtmlTables()
     parser.feed(page)
     header = parser.headers["peak-table"]
     rows = [dict(zip(header, r, strict=True)) for r in parser.tables["peak-table"][1:]]

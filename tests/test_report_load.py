@@ -160,7 +160,9 @@ def test_frames_describe_runs_peaks_and_versions(results_dir: Path) -> None:
     ]
     assert laptop["ram_total_mb"] == 15872
     assert laptop["threads"] == "1"
-    assert laptop["settings"] == "min_time_s=1.0; max_time_s=10.0"
+    assert laptop["settings"] == (
+        'min_time_s=1.0; max_time_s=10.0; precisions=["fp32"]; compile_variants=true'
+    )
     assert laptop["run_dir"] == str(results_dir / LAPTOP.device_id / "20260301T101500")
     # The older run recorded no GEMM peak: it has no row in the peaks frame.
     assert list(frames.peaks.columns) == list(PEAK_FRAME_COLUMNS)

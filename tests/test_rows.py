@@ -3,7 +3,7 @@
 import pytest
 
 from harness.parity import NO_REFERENCE
-from harness.rows import derive, flags, memory_shortfall, skip_reason
+from harness.rows import derive, flags, memory_shortfall, size_mb, skip_reason
 
 OK = {"max_abs_err": 0.0, "rel_l2_err": 0.0, "top1_agree": 1.0, "cpu_util": 1.0, "threads": 1}
 STEADY = [10.0] * 20
@@ -66,3 +66,49 @@ def test_a_batch_above_the_files_bound_is_skipped_with_the_bound():
         pytest.skip(cls.available()[1])
     assert skip_reason(cls, "cpu", 1025) == "batch 1025 is above the 1024 the onnx file accepts"
     assert skip_reason(cls, "cpu", 1024) is None
+
+
+def test_each_precision_is_held_to_its_own_tolerance():
+    int8 = {**OK, "precision": "int8", "rel_l2_err": 0.3, "top1_agree": 0.6}
+    assert flags(int8, STEADY, None) == []
+    assert flags({**int8, "precision": "fp32"}, STEADY, None)[0].startswith(
+        "parity out of tolerance"
+    )
+    low = flags({**int8, "top1_agree": 0.1}, STEADY, None)
+    assert low == [
+        "accuracy out of tolerance (rel_l2_err 0.3, top1_agree 0.10; int8 needs "
+        "rel_l2_err < 0.8 and top1_agree >= 0.15)"
+    ]
+
+
+def test_what_actually_ran_and_a_missing_peak_are_said():
+    row = {**OK, "precision": "fp16", "compute_note": "computed in fp32", "gmacs_per_s": 5.0}
+    found = flags({**row, "roofline_pct": None}, STEADY, None, "no fp16 GEMM peak (no fp16)")
+    assert found == ["computed in fp32", "no roofline: no fp16 GEMM peak (no fp16)"]
+
+
+def test_size_mb():
+    assert size_mb(3 * 2**20) == 3.0
+    assert size_mb(None) is None
+
+
+def test_precision_skips_name_the_format_the_device_or_the_compile_step(monkeypatch):
+    from harness.backends import REGISTRY
+    from harness.formats import get_format
+
+    keras = REGISTRY["keras"]
+    if keras.available()[0]:
+        assert "deploys through TFLite" in skip_reason(keras, "default", 1, "int8")
+    torch_cls = REGISTRY["pytorch"]
+    monkeypatch.setattr(torch_cls, "precision_available", classmethod(lambda cls, p: (True, "")))
+    monkeypatch.setattr(torch_cls, "mode_available", classmethod(lambda cls, m: (True, "")))
+    missing = get_format("pytorch").missing("int8")  # None where torchao is installed
+    assert skip_reason(torch_cls, "eager", 1, "int8", compile_ok=True) == missing
+    excluded = skip_reason(torch_cls, "eager", 1, "int8", compile_ok=False)
+    assert excluded.startswith("the int8 pytorch file runs through torch.compile")
+    assert excluded.endswith("(--no-compile)")
+    assert "bf16, not fp16" in skip_reason(torch_cls, "eager", 1, "fp16")  # no fp16 torch file
+    monkeypatch.setattr(
+        torch_cls, "precision_available", classmethod(lambda cls, p: (False, "no native bf16"))
+    )
+    assert skip_reason(torch_cls, "eager", 1, "bf16") == "no native bf16"

@@ -210,3 +210,35 @@ def test_ctrl_c_ends_the_run_and_keeps_finished_rows(exported, tmp_path):
     assert 1 <= len(rows) < 6
     assert all(r["status"] == "ok" for r in rows)
     assert len(json.loads((results.parent / "results.json").read_text())) == len(rows)
+
+
+def test_precision_is_a_dimension_with_its_own_peak_accuracy_and_skips(config):
+    """fp32 and int8 cells side by side: the int8 file, its accuracy, an int8 roofline."""
+    state = run(config(backends=["onnxruntime", "keras"], precisions=["fp32", "int8"]))
+    rows = {(r["backend"], r["precision"]): r for r in state.rows}
+    assert list(rows) == [
+        ("onnxruntime", "fp32"),
+        ("onnxruntime", "int8"),
+        ("keras", "fp32"),
+        ("keras", "int8"),
+    ]
+    assert rows["keras", "int8"]["status"] == "skipped"
+    assert "deploys through TFLite" in rows["keras", "int8"]["reason"]
+    fp32, int8 = rows["onnxruntime", "fp32"], rows["onnxruntime", "int8"]
+    assert fp32["status"] == int8["status"] == "ok", (fp32["reason"], int8["reason"])
+    assert int8["size_mb"] < fp32["size_mb"] / 2  # int8 weights: about a quarter
+    for row in (fp32, int8):
+        for column in ("top1_agree", "top5_agree", "rel_l2_err", "psnr_db", "max_abs_err"):
+            assert row[column] is not None, column
+        assert row["top5_agree"] >= row["top1_agree"]
+    assert fp32["psnr_db"] > int8["psnr_db"]
+    assert fp32["rel_l2_err"] < 1e-4 < int8["rel_l2_err"]
+    env = json.loads((state.folder / "env.json").read_text())
+    assert env["gemm_peak"] == env["gemm_peaks"]["fp32"]
+    int8_peak = env["gemm_peaks"]["int8"]["1"]
+    if int8_peak["gmacs_per_s"]:
+        expected = 100 * int8["gmacs_per_s"] / int8_peak["gmacs_per_s"]
+        assert int8["roofline_pct"] == pytest.approx(expected)
+    else:
+        assert int8["roofline_pct"] is None
+        assert "no roofline: no int8 GEMM peak" in int8["reason"]

@@ -81,6 +81,23 @@ class Backend(ABC):
         return True, ""
 
     @classmethod
+    def precision_available(cls, precision: str) -> tuple[bool, str]:
+        """Whether this runtime can run its format's ``precision`` file on this device.
+
+        The default: the format has that variant. Runtimes add what the device
+        or the toolchain must offer (native arithmetic, a compiler).
+        """
+        reason = FORMATS[cls.artifact_format].absent_reason(precision)
+        return (False, reason) if reason else (True, "")
+
+    def compute_note(self) -> str | None:
+        """After :meth:`load`: what the runtime really computes in, when the file's
+        precision does not say it (fp16 weights upcast to fp32, casts around ops);
+        it goes into the row's ``reason``. None when the file's precision is what runs.
+        """
+        return None
+
+    @classmethod
     def version(cls) -> str | None:
         return distribution_version(cls.distribution)
 

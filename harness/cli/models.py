@@ -28,6 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument(
         "--formats", type=csv_list(str), help="comma-separated formats (default: all)"
     )
+    export.add_argument(
+        "--precision",
+        default="fp32",
+        help="comma-separated precisions: fp32, fp16, bf16, int8, or all (default: fp32); "
+        "each format writes the variants it has beside its fp32 file",
+    )
     export.add_argument("--out", type=Path, help="copy the artifacts and manifest.json here")
     export.add_argument("--seed", type=int, default=0, help="weight seed (default 0)")
     export.set_defaults(func=cmd_export)
@@ -68,15 +74,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from harness.exporters.artifacts import cache_dir, copy_export, read_manifest
     from harness.exporters.isolated import export_isolated
-    from harness.formats import FORMATS, get_format
+    from harness.formats import FORMATS, artifact_keys, parse_key, parse_precisions
 
     spec = load_spec(args.spec, args.width, args.resolution)
-    formats = args.formats or list(FORMATS)
-    for name in formats:
-        try:
-            reason = get_format(name).missing()
-        except ValueError as exc:
-            raise UsageError(f"mobilebench export: error: {exc}") from None
+    try:
+        precisions = parse_precisions(args.precision)
+        formats = artifact_keys(args.formats or list(FORMATS), precisions)
+    except ValueError as exc:
+        raise UsageError(f"mobilebench export: error: {exc}") from None
+    for key in formats:
+        reason = parse_key(key)[0].missing(parse_key(key)[1])
         if reason:
             raise UsageError(f"mobilebench export: error: {reason}")
     folder = cache_dir(spec, args.seed)
@@ -94,7 +101,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         folder = copy_export(folder, args.out, exported)
     manifest = read_manifest(folder)
     table = Table(title=escape(f"{spec.name} -> {folder}"))
-    for column in ("format", "file", "bytes", "parity", "rel_l2_err", "max_abs_err", "top1"):
+    columns = ("artifact", "file", "bytes", "parity", "rel_l2_err", "max_abs_err", "top1")
+    for column in columns:
         table.add_column(column, justify="right" if column in ("bytes",) else "left")
     worst = 1 if failed else 0
     for fmt in formats:
@@ -104,7 +112,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         entry = manifest["artifacts"][fmt]
         parity = entry.get("parity", {})
         status = parity.get("status", "unchecked")
-        if status == "skipped" and fmt == "coreml":
+        if status == "skipped" and "mil" in entry:
             mil = entry.get("mil", {})
             status = f"skipped; MIL {'matches' if mil.get('matches_spec') else 'DIFFERS from'} spec"
         if parity.get("status") in ("failed", "out_of_tolerance"):

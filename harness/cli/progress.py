@@ -38,7 +38,8 @@ class RunProgress:
             cell = info["cell"]
             self._progress.update(
                 self._task,
-                description=f"{cell.model} · {cell.backend}/{cell.mode} · b{cell.batch} "
+                description=f"{cell.model} · {cell.backend}/{cell.mode} · {cell.precision} · "
+                f"b{cell.batch} "
                 f"t{cell.threads}" + (f" · repeat {cell.repeat + 1}" if cell.repeat else ""),
             )
         elif event == "row":

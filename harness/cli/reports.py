@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -70,12 +72,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for problem in result.problems:
         console.print(f"[yellow]skipped:[/yellow] {escape(problem)}")
     table = Table(title=escape(f"{args.new} vs {args.base} (threshold {args.threshold:g}%)"))
-    for column in ("cell", "verdict", "base p50 ms", "new p50 ms", "ratio", "95% CI", "flags"):
+    table.add_column("cell", no_wrap=True)
+    for column in ("precision", "verdict", "base ms", "new ms", "new/base", "95% CI"):
+        table.add_column(column, overflow="fold")
+    for column in ("top-1 agree", "rel L2 err", "flags"):
         table.add_column(column, overflow="fold")
     styles = {"regressed": "red", "broken": "red", "improved": "green", "fixed": "green"}
     for row in compare_rows(result):
         table.add_row(
             escape(row["cell"]),
+            escape(row["precision"]),
             Text(row["verdict"], style=styles.get(row["verdict"], "")),
             fmt_num(row.get("base_p50_ms")),
             fmt_num(row.get("new_p50_ms")),
@@ -83,8 +89,30 @@ def cmd_compare(args: argparse.Namespace) -> int:
             f"{fmt_num(row.get('ci95_low'), '.3f')}-{fmt_num(row.get('ci95_high'), '.3f')}"
             if row.get("ci95_low") is not None
             else "",
+            _change(row.get("base_top1_agree"), row.get("new_top1_agree"), ".3f"),
+            _change(row.get("base_rel_l2_err"), row.get("new_rel_l2_err"), ".1e"),
             escape(row["flags"]),
         )
-    console.print(table)
+    _print_wide(table)
     console.print(", ".join(f"{n} {verdict}" for verdict, n in result.counts().items()))
     return exit_code(result)
+
+
+def _change(base: float | None, new: float | None, spec: str) -> str:
+    """``1.000 → 0.938``; one value when both runs agree; empty when neither has one."""
+    if base is None and new is None:
+        return ""
+    if base == new:
+        return fmt_num(new, spec)
+    return f"{fmt_num(base, spec) or '?'} → {fmt_num(new, spec) or '?'}"
+
+
+def _print_wide(table: Table) -> None:
+    """On a terminal, fit its width; piped or captured, print at the table's natural width
+    so each cell stays on one line (scripts grep the lines)."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    wide = Console(emoji=False, width=max(console.width, natural), file=console.file)
+    wide.print(table)

@@ -24,6 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--threads", type=csv_list(int), help="comma-separated (default: physical cores)"
     )
     run.add_argument("--batch", type=csv_list(int), default=[1], help="comma-separated batch sizes")
+    run.add_argument(
+        "--precision",
+        default="fp32",
+        help="comma-separated precisions: fp32, fp16, bf16, int8, or all (default: fp32)",
+    )
+    run.add_argument(
+        "--no-compile",
+        action="store_true",
+        help="skip precision variants that run through a JIT compile step (PyTorch int8: "
+        "torch.compile)",
+    )
     run.add_argument("--min-time", type=float, default=2.0, help="steady-loop seconds (min)")
     run.add_argument("--max-time", type=float, default=15.0, help="steady-loop seconds (cap)")
     run.add_argument("--min-iters", type=int, default=20, help="steady-loop samples (min)")
@@ -48,10 +59,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.backends import REGISTRY, get_backend
+    from harness.formats import parse_precisions
     from harness.measure.threads import physical_cores
     from harness.measure.timing import TimingConfig
     from harness.runner import RunConfig, load_specs, run
 
+    try:
+        precisions = parse_precisions(args.precision)
+    except ValueError as exc:
+        raise UsageError(f"mobilebench run: error: {exc}") from None
     backends = args.backends or list(REGISTRY)
     for name in backends:
         try:
@@ -107,6 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         out=args.out,
         seed=args.seed,
         repeat=args.repeat,
+        precisions=precisions,
+        compile_variants=not args.no_compile,
         cooldown_s=args.cooldown,
         max_temp_c=args.max_temp,
     )
@@ -145,6 +163,7 @@ def summary_table(rows: list[dict], title: str) -> Table:
         "model",
         "backend",
         "mode",
+        "precision",
         "batch",
         "threads",
         "status",
@@ -156,6 +175,8 @@ def summary_table(rows: list[dict], title: str) -> Table:
         "GMAC/s",
         "roofline",
         "rel_l2",
+        "top1",
+        "MB",
         "note",
     )
     for column in columns:
@@ -171,6 +192,7 @@ def summary_table(rows: list[dict], title: str) -> Table:
             row["model"],
             row["backend"],
             row["mode"],
+            row["precision"],
             str(row["batch"]),
             str(row["threads"]),
             row["status"],
@@ -181,7 +203,9 @@ def summary_table(rows: list[dict], title: str) -> Table:
             f"{row['peak_rss_mb']:.0f}" if ok else "",
             f"{row['gmacs_per_s']:.1f}" if ok else "",
             f"{row['roofline_pct']:.0f}%" if ok and row.get("roofline_pct") else "",
-            f"{row['rel_l2_err']:.1e}" if ok else "",
+            f"{row['rel_l2_err']:.1e}" if ok and row.get("rel_l2_err") is not None else "",
+            f"{row['top1_agree']:.2f}" if ok and row.get("top1_agree") is not None else "",
+            f"{row['size_mb']:.1f}" if row.get("size_mb") else "",
             note,
         )
     table.caption = "\n".join(notes) or None

@@ -1,10 +1,13 @@
-"""Export a spec to every format, cached by what determines the files; write manifest.json.
+"""Export a spec to every format and precision, cached by what determines the files.
 
-An export folder holds the artifacts, ``reference.npy`` (the PyTorch fp32 output
-on the fixed parity input) and ``manifest.json``. Folders live in the cache
-(``$MOBILEBENCH_CACHE``, default ``~/.cache/mobilebench``) under a key hashed from
-(spec, width, resolution, seed, framework versions and the exporting code);
-re-runs reuse them.
+An export folder holds the artifacts (each format's fp32 file and its precision
+variants beside it: ``model.onnx``, ``model.int8.onnx``), ``reference.npy`` (the
+PyTorch fp32 output on the evaluation images) and ``manifest.json``. Artifacts
+are named by key: ``onnx`` for fp32, ``onnx.int8`` for a variant. Folders live
+in the cache (``$MOBILEBENCH_CACHE``, default ``~/.cache/mobilebench``) under a
+key hashed from (spec, width, resolution, seed, image sets, framework versions
+and the exporting code); a variant made with other quantization settings than
+the table's is made again. Re-runs reuse the rest.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from typing import Any
 import numpy as np
 
 from harness.exporters.base import Artifact
-from harness.formats import FORMATS, FP32, by_source, distributions, get_format
+from harness.formats import FORMATS, FP32, by_source, distributions, get_format, parse_key
+from harness.inputs import EVALUATION_IMAGES, PARITY_IMAGES, calibration_set, evaluation_set
+from harness.inputs import describe as describe_inputs
 from harness.spec import ModelSpec
 from harness.versions import distribution_versions
-from harness.weights import make_weights, sample_input
+from harness.weights import make_weights
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 _SOURCES = (
     "architecture.py",
     "weights.py",
+    "inputs.py",
     "formats.py",
     "parity.py",
     "builders",
@@ -41,9 +47,9 @@ _SOURCES = (
     "backends",
 )
 MANIFEST = "manifest.json"
+#: Manifest entry fields beyond the Artifact's own that an :class:`Artifact` carries along.
+_EXTRA_KEYS = ("parity", "mil", "mil_precision", "settings")
 REFERENCE = "reference.npy"
-#: The parity input: this many seeded images.
-PARITY_BATCH = 8
 
 
 class MissingFramework(RuntimeError):
@@ -63,6 +69,7 @@ def cache_key(spec: ModelSpec, seed: int) -> str:
     payload = {
         "spec": spec.to_dict(),
         "seed": seed,
+        "evaluation_images": EVALUATION_IMAGES,
         "versions": versions(),
         "sources": _source_digest(),
     }
@@ -131,7 +138,8 @@ def artifact_in(
         output_name=entry["output_name"],
         sha256=entry["sha256"],
         bytes=entry["bytes"],
-        extra={k: v for k, v in entry.items() if k in ("parity", "mil")},
+        precision=entry.get("precision", FP32),
+        extra={k: v for k, v in entry.items() if k in _EXTRA_KEYS},
     )
 
 
@@ -145,6 +153,7 @@ def _entry(artifact: Artifact, folder: Path) -> dict[str, Any]:
         "input_shape": list(artifact.input_shape),
         "layout": artifact.layout,
         "output_name": artifact.output_name,
+        "precision": artifact.precision,
         **artifact.extra,
     }
 
@@ -155,14 +164,17 @@ def export(
     seed: int = 0,
     on_progress: Callable[[str], None] | None = None,
 ) -> Path:
-    """Export ``formats`` (default: all) into the cache folder of (spec, seed), in this process.
+    """Export artifact keys ``formats`` (default: every fp32 file) into (spec, seed)'s folder.
 
-    Formats already in the folder's manifest are reused. Raises on the first
-    failure; :func:`export_source` is the per-process step that keeps going.
+    Keys are format names (fp32) or ``format.precision``; see
+    :func:`harness.formats.artifact_keys`. Artifacts already in the folder's
+    manifest are reused. Raises on the first failure; :func:`export_source` is
+    the per-process step that keeps going.
     """
     names = list(FORMATS if formats is None else formats)
     for name in names:
-        reason = get_format(name).missing()
+        fmt, precision = parse_key(name)
+        reason = fmt.missing(precision)
         if reason:
             raise MissingFramework(reason)
     for source, group in export_plan(spec, seed, names).items():
@@ -174,7 +186,7 @@ def export(
 
 
 def export_plan(spec: ModelSpec, seed: int, formats: Iterable[str]) -> dict[str, list[str]]:
-    """``{source: formats}`` still to export, PyTorch first; cached formats are left out.
+    """``{source: artifact keys}`` still to export, PyTorch first; cached ones are left out.
 
     The PyTorch step also runs, with no format, when only the fp32 reference is missing.
     """
@@ -193,12 +205,13 @@ def export_source(
     seed: int = 0,
     on_progress: Callable[[str], None] | None = None,
 ) -> dict[str, str]:
-    """Build ``spec``'s ``source`` model once and export each of ``formats`` from it.
+    """Build ``spec``'s ``source`` model once and export each artifact key from it.
 
-    The PyTorch step also writes the fp32 reference. A format that fails is
-    logged and reported in the returned ``{format: error}``; the others go on.
-    Every newly written artifact is checked against the reference here, in
-    the same process, so parity never loads a second framework.
+    The PyTorch step also writes the fp32 reference. Variants get the seeded
+    calibration images. An artifact that fails is logged and reported in the
+    returned ``{key: error}`` (a variant whose fp32 file failed fails too); the
+    others go on. Every newly written artifact is checked against the reference
+    here, in the same process, so parity never loads a second framework.
     """
     from harness.parity import check_export
 
@@ -215,12 +228,21 @@ def export_source(
         _write_reference(folder, spec, seed, model)
         write_manifest(folder, manifest)
     errors: dict[str, str] = {}
+    calibration = None
     for name in todo:
         if on_progress:
             on_progress(name)
-        fmt = get_format(name)
+        fmt, precision = parse_key(name)
+        if precision != FP32 and fmt.name in errors:
+            errors[name] = f"its fp32 {fmt.name} file failed: {errors[fmt.name]}"
+            continue
         try:
-            artifact = fmt.export_function()(model, spec, folder)
+            if precision == FP32:
+                artifact = fmt.export_function()(model, spec, folder)
+            else:
+                if calibration is None:
+                    calibration = calibration_set(spec, seed)
+                artifact = fmt.export_function(precision)(model, spec, folder, calibration)
         except Exception as exc:
             log.exception("export of %s to %s failed", spec.name, name)
             errors[name] = f"{type(exc).__name__}: {exc}"
@@ -228,7 +250,10 @@ def export_source(
         artifact = dataclasses.replace(
             artifact, sha256=sha256_of(artifact.path), bytes=size_of(artifact.path)
         )
-        manifest["artifacts"][fmt.key()] = _entry(artifact, folder)
+        entry = _entry(artifact, folder)
+        if precision != FP32:
+            entry["settings"] = fmt.variant(precision).settings
+        manifest["artifacts"][name] = entry
         write_manifest(folder, manifest)
     written = [f for f in todo if f not in errors]
     if written:
@@ -236,9 +261,13 @@ def export_source(
     return errors
 
 
-def _cached(folder: Path, manifest: dict[str, Any], fmt: str) -> bool:
-    entry = manifest["artifacts"].get(get_format(fmt).key())
-    return bool(entry) and (folder / entry["path"]).exists()
+def _cached(folder: Path, manifest: dict[str, Any], key: str) -> bool:
+    """Whether ``key``'s file is in the folder, made with the table's current settings."""
+    fmt, precision = parse_key(key)
+    entry = manifest["artifacts"].get(key)
+    if not entry or not (folder / entry["path"]).exists():
+        return False
+    return precision == FP32 or entry.get("settings") == fmt.variant(precision).settings
 
 
 def _build(spec: ModelSpec, source: str, seed: int) -> Any:
@@ -266,20 +295,22 @@ def _new_manifest(spec: ModelSpec, seed: int) -> dict[str, Any]:
         "versions": versions(),
         "spec": spec.to_dict(),
         "parity_input": {
-            "batch": PARITY_BATCH,
+            "images": EVALUATION_IMAGES,
+            "parity_images": PARITY_IMAGES,
             "seed": seed,
             "reference": REFERENCE,
             "reference_backend": "pytorch eager, fp32",
         },
+        "inputs": describe_inputs(spec, seed),
         "artifacts": {},
     }
 
 
 def _write_reference(folder: Path, spec: ModelSpec, seed: int, model: Any) -> None:
-    """The PyTorch fp32 output on the parity input: what every artifact is held to."""
+    """The PyTorch fp32 output on the evaluation images: what every artifact is held to."""
     import torch
 
-    x = torch.from_numpy(sample_input(spec, PARITY_BATCH, seed))
+    x = torch.from_numpy(evaluation_set(spec, seed))
     # no_grad, not inference_mode: the same module is traced by torch.export afterwards.
     with torch.no_grad():
         reference = model(x).numpy()
@@ -287,10 +318,10 @@ def _write_reference(folder: Path, spec: ModelSpec, seed: int, model: Any) -> No
 
 
 def copy_export(folder: Path, out: Path, formats: Iterable[str]) -> Path:
-    """Copy the chosen artifacts, the reference and the manifest from ``folder`` to ``out``."""
+    """Copy the chosen artifact keys, the reference and the manifest from ``folder`` to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(folder)
-    keys = [get_format(f).key() for f in formats]
+    keys = [parse_key(f)[0].key(parse_key(f)[1]) for f in formats]
     keep = {k: manifest["artifacts"][k] for k in keys if k in manifest["artifacts"]}
     for entry in keep.values():
         src, dst = folder / entry["path"], out / entry["path"]

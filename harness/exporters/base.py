@@ -29,4 +29,5 @@ class Artifact:
     output_name: str
     sha256: str = ""
     bytes: int = 0
+    precision: str = "fp32"
     extra: dict[str, Any] = field(default_factory=dict)

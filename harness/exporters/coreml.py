@@ -17,32 +17,57 @@ from harness.formats import get_format
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+#: ``minimum_deployment_target`` of every package: the iOS16 opset, whose
+#: ``constexpr_affine_dequantize`` also carries the int8 variant's weights.
+DEPLOYMENT_TARGET = "macOS13"
 
 
 def export_coreml(model, spec, out_dir: Path) -> Artifact:
     import coremltools as ct
-    import torch
 
     path = out_dir / "model.mlpackage"
+    convert(model, spec, ct.precision.FLOAT32).save(str(path))
+    return artifact(spec, path)
+
+
+def convert(model, spec, compute_precision):
+    """Trace ``model`` and convert it to an mlprogram computing in ``compute_precision``.
+
+    Inputs and outputs are declared float32: at fp16 compute on a macOS13+ target
+    coremltools would otherwise make them fp16 (it then casts fp32 I/O at the edges).
+    """
+    import coremltools as ct
+    import numpy as np
+    import torch
+
     example = torch.from_numpy(example_batch(spec))
     with torch.no_grad():
         traced = torch.jit.trace(model, example)
     res = spec.resolution
-    mlmodel = ct.convert(
+    batch = ct.RangeDim(1, get_format("coreml").max_batch, 1)
+    return ct.convert(
         traced,
-        inputs=[
-            ct.TensorType(
-                name=INPUT_NAME,
-                shape=(ct.RangeDim(1, get_format("coreml").max_batch, 1), 3, res, res),
-            )
-        ],
-        outputs=[ct.TensorType(name=OUTPUT_NAME)],
+        inputs=[ct.TensorType(name=INPUT_NAME, shape=(batch, 3, res, res), dtype=np.float32)],
+        outputs=[ct.TensorType(name=OUTPUT_NAME, dtype=np.float32)],
         convert_to="mlprogram",
-        compute_precision=ct.precision.FLOAT32,
-        minimum_deployment_target=ct.target.macOS13,
+        compute_precision=compute_precision,
+        minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
     )
-    mlmodel.save(str(path))
-    return Artifact("coreml", path, INPUT_NAME, ("batch", 3, res, res), "NCHW", OUTPUT_NAME)
+
+
+def artifact(spec, path: Path, precision: str = "fp32", extra: dict | None = None) -> Artifact:
+    """The :class:`Artifact` of a Core ML package of ``spec`` (float32 NCHW I/O)."""
+    res = spec.resolution
+    return Artifact(
+        "coreml",
+        path,
+        INPUT_NAME,
+        ("batch", 3, res, res),
+        "NCHW",
+        OUTPUT_NAME,
+        precision=precision,
+        extra=extra or {},
+    )
 
 
 @dataclass(frozen=True)
@@ -62,12 +87,9 @@ def mil_ops(path: Path) -> list[MilOp]:
     """The operations of a saved mlprogram's ``main`` function, in order (no macOS needed)."""
     import coremltools as ct
 
-    spec = ct.utils.load_spec(str(path))
-    function = spec.mlProgram.functions["main"]
-    block = function.block_specializations[function.opset]
     shapes: dict[str, tuple[int, ...]] = {}
     ops = []
-    for op in block.operations:
+    for op in main_block(ct.utils.load_spec(str(path))).operations:
         for output in op.outputs:
             dims = output.type.tensorType.dimensions
             shapes[output.name] = tuple(
@@ -78,6 +100,12 @@ def mil_ops(path: Path) -> list[MilOp]:
             weight = shapes[op.inputs["weight"].arguments[0].name]
         ops.append(MilOp(op.type, shapes.get(op.outputs[0].name, ()), weight))
     return ops
+
+
+def main_block(model_spec):
+    """The ``main`` function's block (MIL protobuf) of a loaded mlprogram spec."""
+    function = model_spec.mlProgram.functions["main"]
+    return function.block_specializations[function.opset]
 
 
 def mil_summary(path: Path) -> dict:

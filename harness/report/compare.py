@@ -1,24 +1,28 @@
 """Compare two runs cell by cell: the regression gate behind ``mobilebench compare``.
 
-Cells match on CELL_KEY with all repeats pooled. Latency changes are judged on
-the ratio of medians new/base with a 95% bootstrap interval from the raw
-samples: ``regressed`` only when the whole interval lies above 1 + threshold,
-``improved`` only when it lies wholly below 1 - threshold. Changed MACs, params,
-parity (top-1 agreement drop, rel_l2_err crossing 1e-4) and peak memory (beyond
-the threshold) are flagged beside the verdict.
+Cells match on CELL_KEY (precision included: an int8 cell is only ever compared
+with the int8 cell of the other run) with all repeats pooled. Latency changes
+are judged on the ratio of medians new/base with a 95% bootstrap interval from
+the raw samples: ``regressed`` only when the whole interval lies above
+1 + threshold, ``improved`` only when it lies wholly below 1 - threshold. The
+accuracy of both runs (top1_agree, rel_l2_err) is shown beside the latency
+change; changed MACs, params, accuracy (top1_agree dropping by more than
+:data:`TOP1_DROP`, rel_l2_err crossing its precision's tolerance) and peak memory
+(beyond the threshold) are flagged beside the verdict.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from harness.formats import FP32
 from harness.measure.stats import ratio_ci
-from harness.parity import REL_L2_TOLERANCE
+from harness.parity import TOLERANCES
 from harness.report.load import key_tuple, load_runs
 from harness.results import as_number
 
@@ -26,6 +30,8 @@ N_BOOT = 2000
 #: Verdicts that make :func:`exit_code` return 1.
 FAILING = ("regressed", "broken")
 _ORDER = ("regressed", "broken", "improved", "fixed", "unchanged", "no samples", "not measured")
+#: A fall of top1_agree larger than this (a share of the evaluation images) is flagged.
+TOP1_DROP = 0.05
 
 Key = tuple[str, ...]
 
@@ -43,6 +49,17 @@ class CellChange:
     ci_low: float | None
     ci_high: float | None
     flags: tuple[str, ...] = ()
+    precision: str = FP32
+    base_top1_agree: float | None = None
+    new_top1_agree: float | None = None
+    base_rel_l2_err: float | None = None
+    new_rel_l2_err: float | None = None
+
+    @property
+    def top1_drop(self) -> bool:
+        """Whether top1_agree fell by more than :data:`TOP1_DROP`."""
+        base, new = self.base_top1_agree, self.new_top1_agree
+        return base is not None and new is not None and base - new > TOP1_DROP
 
 
 @dataclass(frozen=True)
@@ -56,17 +73,25 @@ class CompareResult:
     only_base: tuple[str, ...] = ()
     only_new: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    #: The precision of each one-sided cell, by its label.
+    one_sided_precision: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def regressed(self) -> tuple[CellChange, ...]:
         """Cells that got slower beyond the threshold, or stopped running (``broken``)."""
         return tuple(c for c in self.cells if c.verdict in FAILING)
 
+    @property
+    def accuracy_dropped(self) -> tuple[CellChange, ...]:
+        """Cells whose top1_agree fell by more than :data:`TOP1_DROP` (flagged, not failing)."""
+        return tuple(c for c in self.cells if c.top1_drop)
+
     def counts(self) -> dict[str, int]:
-        """How many cells got each verdict, plus the one-sided ones."""
+        """How many cells got each verdict, plus the one-sided ones and accuracy drops."""
         out = {v: sum(c.verdict == v for c in self.cells) for v in _ORDER}
         out["only in base"] = len(self.only_base)
         out["only in new"] = len(self.only_new)
+        out["top-1 agreement drop"] = len(self.accuracy_dropped)
         return {k: n for k, n in out.items() if n}
 
 
@@ -104,6 +129,12 @@ def compare_frames(
         cells=tuple(sorted(cells, key=lambda c: (_ORDER.index(c.verdict), c.cell))),
         only_base=tuple(sorted(base[k].label for k in base if k not in new)),
         only_new=tuple(sorted(new[k].label for k in new if k not in base)),
+        one_sided_precision={
+            side[k].label: side[k].precision
+            for side, other in ((base, new), (new, base))
+            for k in side
+            if k not in other
+        },
     )
 
 
@@ -112,11 +143,28 @@ def exit_code(result: CompareResult) -> int:
     return 1 if result.regressed else 0
 
 
+#: The number columns of :func:`compare_rows`.
+NUMBER_COLUMNS = (
+    "base_p50_ms",
+    "new_p50_ms",
+    "ratio",
+    "ci95_low",
+    "ci95_high",
+    "change_pct",
+    "base_top1_agree",
+    "new_top1_agree",
+    "top1_change",
+    "base_rel_l2_err",
+    "new_rel_l2_err",
+)
+
+
 def compare_rows(result: CompareResult) -> list[dict[str, Any]]:
     """Plain rows for a table: worst first, then the cells found on one side only."""
     rows: list[dict[str, Any]] = [
         {
             "cell": c.cell,
+            "precision": c.precision,
             "verdict": c.verdict,
             "base_p50_ms": _round(c.base_p50_ms, 3),
             "new_p50_ms": _round(c.new_p50_ms, 3),
@@ -124,15 +172,27 @@ def compare_rows(result: CompareResult) -> list[dict[str, Any]]:
             "ci95_low": _round(c.ci_low, 4),
             "ci95_high": _round(c.ci_high, 4),
             "change_pct": _round(None if c.ratio is None else 100.0 * (c.ratio - 1.0), 2),
+            "base_top1_agree": c.base_top1_agree,
+            "new_top1_agree": c.new_top1_agree,
+            "top1_change": _round(_difference(c.new_top1_agree, c.base_top1_agree), 4),
+            "base_rel_l2_err": c.base_rel_l2_err,
+            "new_rel_l2_err": c.new_rel_l2_err,
             "flags": "; ".join(c.flags),
         }
         for c in result.cells
     ]
-    empty = dict.fromkeys(
-        ("base_p50_ms", "new_p50_ms", "ratio", "ci95_low", "ci95_high", "change_pct")
-    )
-    rows += [{"cell": c, "verdict": "only in base", **empty, "flags": ""} for c in result.only_base]
-    rows += [{"cell": c, "verdict": "only in new", **empty, "flags": ""} for c in result.only_new]
+    empty = dict.fromkeys(NUMBER_COLUMNS)
+    for verdict, cells in (("only in base", result.only_base), ("only in new", result.only_new)):
+        rows += [
+            {
+                "cell": c,
+                "precision": result.one_sided_precision.get(c, ""),
+                "verdict": verdict,
+                **empty,
+                "flags": "",
+            }
+            for c in cells
+        ]
     return rows
 
 
@@ -142,6 +202,7 @@ class _Side:
 
     label: str
     backend: str
+    precision: str
     status: str
     reason: str
     p50: float | None
@@ -185,6 +246,7 @@ def _side(key: Key, rows: Sequence[Mapping[str, Any]], pooled: Mapping[str, tupl
     return _Side(
         label=str(first.get("cell_id") or "/".join(key)),
         backend=str(first.get("backend")),
+        precision=str(first.get("precision") or FP32),
         status="ok" if ok else str(first.get("status")),
         reason=str(first.get("reason") or ""),
         p50=None if median is None else float(median),
@@ -230,26 +292,28 @@ def _compare_cell(base: _Side, new: _Side, limit: float) -> CellChange:
         ci_low=lo,
         ci_high=hi,
         flags=flags,
+        precision=new.precision,
+        base_top1_agree=base.values["top1_agree"],
+        new_top1_agree=new.values["top1_agree"],
+        base_rel_l2_err=base.values["rel_l2_err"],
+        new_rel_l2_err=new.values["rel_l2_err"],
     )
 
 
 def _flags(base: _Side, new: _Side, limit: float) -> tuple[str, ...]:
-    """What besides latency changed: MACs, params, parity, memory."""
+    """What besides latency changed: MACs, params, accuracy, memory."""
     b, n = base.values, new.values
     flags = []
     for name in ("macs", "params"):
         if b[name] is not None and n[name] is not None and b[name] != n[name]:
             flags.append(f"{name} {b[name]:,.0f} → {n[name]:,.0f}")
     top_b, top_n = b["top1_agree"], n["top1_agree"]
-    if top_b is not None and top_n is not None and top_n < top_b:
-        flags.append(f"top1_agree {top_b:.3f} → {top_n:.3f}")
+    if top_b is not None and top_n is not None and top_b - top_n > TOP1_DROP:
+        flags.append(f"top1_agree {top_b:.3f} → {top_n:.3f} (drop > {TOP1_DROP:g})")
     err_b, err_n = b["rel_l2_err"], n["rel_l2_err"]
-    if (
-        err_b is not None
-        and err_n is not None
-        and (err_b > REL_L2_TOLERANCE) != (err_n > REL_L2_TOLERANCE)
-    ):
-        flags.append(f"rel_l2_err {err_b:.1e} → {err_n:.1e} (crosses {REL_L2_TOLERANCE:g})")
+    bound = TOLERANCES.get(new.precision, TOLERANCES[FP32]).rel_l2
+    if err_b is not None and err_n is not None and (err_b > bound) != (err_n > bound):
+        flags.append(f"rel_l2_err {err_b:.1e} → {err_n:.1e} (crosses {bound:g})")
     if b["peak_rss_mb"] and n["peak_rss_mb"] is not None:
         change = n["peak_rss_mb"] / b["peak_rss_mb"] - 1.0
         if abs(change) > limit:
@@ -262,6 +326,10 @@ def _flags(base: _Side, new: _Side, limit: float) -> tuple[str, ...]:
 def _extreme(rows: Sequence[Mapping[str, Any]], column: str, pick: Any) -> float | None:
     values = [v for v in (as_number(r.get(column)) for r in rows) if v is not None]
     return pick(values) if values else None
+
+
+def _difference(new: float | None, base: float | None) -> float | None:
+    return None if new is None or base is None else new - base
 
 
 def _round(value: float | None, digits: int) -> float | None:

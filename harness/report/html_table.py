@@ -71,6 +71,7 @@ def fmt_str(value: Any) -> str:
 fmt_int = formatter("{:.0f}")
 fmt_num1 = formatter("{:.1f}")
 fmt_num2 = formatter("{:.2f}")
+fmt_num3 = formatter("{:.3f}")
 fmt_pct = formatter("{:.1f}%")
 fmt_signed_pct = formatter("{:+.1f}%")
 fmt_ratio = formatter("{:.2f}×")

@@ -2,7 +2,7 @@
 
 One row per cell with the results columns plus run and device metadata from
 ``env.json``; one row per raw latency sample; one row per run, per GEMM peak
-(run and thread count) and per run's package versions. Anything unreadable
+(run, precision and thread count) and per run's package versions. Anything unreadable
 becomes one line in ``problems`` and is skipped, so a report never dies on one
 bad folder.
 """
@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.formats import FP32, PRECISIONS
 from harness.report import pytest_bench
 from harness.results import (
     ALL_COLUMNS,
@@ -82,7 +83,8 @@ RUN_FRAME_COLUMNS = (
     "threads",
     "settings",
 )
-#: The peaks frame: one row per run and thread count; ``candidates`` is text.
+#: The peaks frame: one row per run, precision and thread count; ``candidates`` is
+#: text; ``gmacs_per_s`` is NaN and ``reason`` says why when a peak was not measured.
 PEAK_FRAME_COLUMNS = (
     "run_key",
     "device_id",
@@ -93,6 +95,7 @@ PEAK_FRAME_COLUMNS = (
     "precision",
     "size",
     "candidates",
+    "reason",
 )
 #: Columns a results file needs before its rows mean anything.
 _REQUIRED = ("model", "backend")
@@ -135,7 +138,7 @@ def load_runs(
     pytest-benchmark JSON file. ``results`` has one row per cell and repeat with
     every results column (missing ones NaN, unknown ones kept) plus
     :data:`META_COLUMNS` and ``version_<package>`` columns (``gemm_peak_gmacs`` is
-    the run's peak at the row's thread count); ``samples`` has
+    the run's peak at the row's precision and thread count); ``samples`` has
     :data:`SAMPLE_FRAME_COLUMNS`; ``envs`` maps each ``run_key`` (also a results
     column) to its env.json dict plus ``run_key``, ``run_dir`` and ``source``.
     """
@@ -157,9 +160,9 @@ def load_runs(
             key = _unique_key(run.env["run_key"], envs)
             run.env["run_key"] = key
             envs[key] = run.env
-            peaks = gemm_peaks(run.env)
+            peaks = peak_entries(run.env)
             rows.extend(
-                {**row, "run_key": key, "gemm_peak_gmacs": _peak_for(peaks, row.get("threads"))}
+                {**row, "run_key": key, "gemm_peak_gmacs": _peak_for(peaks, row)}
                 for row in run.rows
             )
             if run.samples is not None and len(run.samples):
@@ -207,14 +210,38 @@ def env_metadata(env: Mapping[str, Any]) -> dict[str, Any]:
     return meta
 
 
-def gemm_peaks(env: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
-    """The env's fp32 GEMM peaks keyed by thread count.
+def gemm_peaks(env: Mapping[str, Any], precision: str = FP32) -> dict[int, dict[str, Any]]:
+    """The env's measured GEMM peaks of ``precision`` keyed by thread count.
 
-    ``gemm_peak`` maps thread counts (as text) to one measurement each; an older
-    env.json holds a single measurement, which counts for its own ``threads``.
-    Entries without a positive rate (every probe failed) or a thread count are left out.
+    Entries without a positive rate (not measured, every probe failed) are left
+    out; :func:`peak_entries` keeps them with their reason.
     """
-    peak = env.get("gemm_peak")
+    entries = peak_entries(env).get(precision, {})
+    return {t: e for t, e in entries.items() if e["gmacs_per_s"] is not None}
+
+
+def peak_entries(env: Mapping[str, Any]) -> dict[str, dict[int, dict[str, Any]]]:
+    """Every GEMM peak entry of the env, by precision and thread count, measured or not.
+
+    ``gemm_peaks`` maps precisions to ``{"<threads>": entry}``; an env.json
+    without it has only the fp32 ``gemm_peak`` (same shape, or, older still, a
+    single measurement that counts for its own ``threads``). Each entry gets an
+    int ``threads``, its ``precision``, ``gmacs_per_s`` (None unless positive) and
+    a ``reason`` when not measured. Entries without a thread count are left out.
+    """
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    by_precision = env.get("gemm_peaks")
+    if isinstance(by_precision, Mapping):
+        for precision, entries in by_precision.items():
+            out[str(precision)] = _peak_entries(entries, str(precision))
+    if not out.get(FP32):
+        out[FP32] = _peak_entries(env.get("gemm_peak"), FP32)
+    ordered = sorted(out, key=_precision_rank)
+    return {p: out[p] for p in ordered if out[p]}
+
+
+def _peak_entries(peak: Any, precision: str) -> dict[int, dict[str, Any]]:
+    """``{"<threads>": entry}`` or one older single entry, normalised and keyed by threads."""
     if not isinstance(peak, Mapping):
         return {}
     items = [(peak.get("threads"), peak)] if "gmacs_per_s" in peak else list(peak.items())
@@ -223,10 +250,36 @@ def gemm_peaks(env: Mapping[str, Any]) -> dict[int, dict[str, Any]]:
         if not isinstance(entry, Mapping):
             continue
         threads = _whole(entry.get("threads", key))
+        if threads is None:
+            continue
         rate = as_number(entry.get("gmacs_per_s"))
-        if threads is not None and rate is not None and rate > 0:
-            out[threads] = {**entry, "threads": threads, "gmacs_per_s": rate}
-    return out
+        rate = rate if rate is not None and rate > 0 else None
+        reason = entry.get("reason") if rate is not None else _unmeasured(entry)
+        out[threads] = {
+            **entry,
+            "threads": threads,
+            "precision": precision,
+            "gmacs_per_s": rate,
+            "reason": reason or None,
+        }
+    return dict(sorted(out.items()))
+
+
+def _unmeasured(entry: Mapping[str, Any]) -> str:
+    """Why an entry has no rate: its own reason, its failed probes, or ``not measured``."""
+    failed = entry.get("failed")
+    probes = (
+        "; ".join(f"{name}: {why}" for name, why in failed.items())
+        if isinstance(failed, Mapping)
+        else ""
+    )
+    return str(entry.get("reason") or probes or "not measured")
+
+
+def _precision_rank(precision: Any) -> tuple[int, str]:
+    """Sort key: fp32, fp16, bf16, int8, then anything else by name."""
+    text = str(precision)
+    return (PRECISIONS.index(text) if text in PRECISIONS else len(PRECISIONS), text)
 
 
 def version_column(package: str) -> str:
@@ -239,8 +292,12 @@ def key_tuple(row: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(_key_text(row.get(c)) for c in CELL_KEY)
 
 
-def _peak_for(peaks: Mapping[int, Mapping[str, Any]], threads: Any) -> float | None:
-    peak = peaks.get(_whole(threads))
+def _peak_for(
+    peaks: Mapping[str, Mapping[int, Mapping[str, Any]]], row: Mapping[str, Any]
+) -> float | None:
+    """The peak of the row's own precision (fp32 when it has none) and thread count."""
+    precision = row.get("precision") or FP32
+    peak = peaks.get(str(precision), {}).get(_whole(row.get("threads")))
     return None if peak is None else peak["gmacs_per_s"]
 
 
@@ -299,12 +356,14 @@ def _peaks_frame(envs: Mapping[RunKey, Mapping[str, Any]]) -> pd.DataFrame:
             "threads": threads,
             "gmacs_per_s": peak["gmacs_per_s"],
             "library": peak.get("library"),
-            "precision": peak.get("precision"),
+            "precision": precision,
             "size": _whole(peak.get("size")),
             "candidates": _candidates(peak.get("candidates")),
+            "reason": peak.get("reason"),
         }
         for key, env in envs.items()
-        for threads, peak in sorted(gemm_peaks(env).items())
+        for precision, entries in peak_entries(env).items()
+        for threads, peak in entries.items()
     ]
     frame = pd.DataFrame(rows, columns=list(PEAK_FRAME_COLUMNS))
     return frame.astype({"threads": int, "gmacs_per_s": float})

@@ -16,9 +16,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from harness.report.tables import peak_label
+from harness.report.tables import peak_label, precision_rank
 
 _RC = {
     "svg.hashsalt": "mobilebench",
@@ -44,6 +45,12 @@ def palette(names: Iterable[str]) -> dict[str, tuple[float, float, float]]:
 
 def _markers(names: Iterable[str]) -> dict[str, str]:
     return {n: _MARKERS[i % len(_MARKERS)] for i, n in enumerate(sorted(set(names)))}
+
+
+def _precision_markers(names: Iterable[str]) -> dict[str, str]:
+    """A marker per precision, the same in every plot: fp32 o, fp16 s, bf16 ^, int8 D."""
+    found = sorted(set(map(str, names)), key=precision_rank)
+    return {n: _MARKERS[precision_rank(n)[0] % len(_MARKERS)] for n in found}
 
 
 def _text(value: object) -> str:
@@ -77,6 +84,11 @@ def _legend(ax: Axes, title: str) -> None:
             ncols=min(ncols, max(len(labels), 1)),
             fontsize=8,
         )
+
+
+def _legend_height(plot_in: float, entries: int) -> float:
+    """Figure height: the plot's own plus room for a legend of ``entries`` lines in 2-3 columns."""
+    return plot_in + 0.2 * -(-entries // 2)
 
 
 def _log_axis(axis: Axis) -> None:
@@ -119,14 +131,16 @@ def latency_boxes(samples: pd.DataFrame, device_name: str, colors: dict) -> str 
     return to_svg(fig)
 
 
-def depthwise_bars(table: pd.DataFrame, colors: dict) -> str | None:
-    """MAC ratio beside wall-time ratio (standard_conv / mobilenet_v2) per device and backend."""
+def depthwise_bars(table: pd.DataFrame, colors: dict, precision: bool = False) -> str | None:
+    """MAC ratio beside wall-time ratio (standard_conv / mobilenet_v2) per device and backend
+    (and precision, named in the labels with ``precision``)."""
     if table.empty:
         return None
     labels = [
         _text(
             f"{r.device_name or r.device_id} · {r.backend}/{r.mode} · "
-            f"b{r.batch:g} t{r.threads:g} · {r.run_key.rpartition('/')[2]}"
+            + (f"{r.precision} · " if precision else "")
+            + f"b{r.batch:g} t{r.threads:g} · {r.run_key.rpartition('/')[2]}"
         )
         for r in table.itertuples()
     ]
@@ -153,33 +167,43 @@ def depthwise_bars(table: pd.DataFrame, colors: dict) -> str | None:
         ax.set_yticks(y, labels, fontsize=8)
         ax.set_title("standard_conv ÷ mobilenet_v2: MACs vs wall time")
         ax.set_xlabel("standard_conv ÷ mobilenet_v2 (×, higher = depthwise saves more)")
-        ax.set_ylabel("device · backend/mode · batch, threads · run")
+        ax.set_ylabel(
+            "device · backend/mode · "
+            + ("precision · " if precision else "")
+            + "batch, threads · run"
+        )
         _legend(ax, "ratio")
     return to_svg(fig)
 
 
-def latency_vs_macs(cells: pd.DataFrame, roofs: pd.DataFrame, colors: dict) -> str | None:
-    """p50 latency against MACs per call (log-log), one GEMM-peak line per device and threads.
+def latency_vs_macs(
+    cells: pd.DataFrame, roofs: pd.DataFrame, colors: dict, precision: bool = False
+) -> str | None:
+    """p50 latency against MACs per call (log-log), one GEMM-peak line per device, precision
+    and threads.
 
-    ``roofs`` is :func:`harness.report.tables.roofs`: device, threads, rate and library.
+    ``roofs`` is :func:`harness.report.tables.roofs`: device, precision, threads,
+    rate and library. With ``precision`` the points of each precision get their
+    own marker and legend entry.
     """
     data = cells.dropna(subset=["latency_ms_p50", "macs"])
     if data.empty:
         return None
     gmac = data["macs"] * data["batch"].fillna(1) / 1e9
-    markers = _markers(data["device_name"].fillna(data["device_id"]))
-    fig, ax = _figure(4.6)
+    device = data["device_name"].fillna(data["device_id"])
+    kind = device + " · " + data["precision"].astype(str) if precision else device
+    markers = _markers(kind)
+    entries = len(data.groupby([data["backend"], kind])) + len(roofs)
+    fig, ax = _figure(_legend_height(3.4, entries))
     with mpl.rc_context(_RC):
-        for (backend, device), group in data.groupby(
-            [data["backend"], data["device_name"].fillna(data["device_id"])]
-        ):
+        for (backend, name), group in data.groupby([data["backend"], kind]):
             ax.scatter(
                 gmac[group.index],
                 group["latency_ms_p50"],
                 color=colors.get(backend, "C0"),
-                marker=markers[device],
+                marker=markers[name],
                 s=36,
-                label=_text(f"{backend} · {device}"),
+                label=_text(f"{backend} · {name}"),
             )
         span = np.geomspace(gmac.min() / 1.5, gmac.max() * 1.5, 20)
         for i, roof in enumerate(roofs.to_dict(orient="records")):
@@ -191,7 +215,7 @@ def latency_vs_macs(cells: pd.DataFrame, roofs: pd.DataFrame, colors: dict) -> s
                 color=f"{0.15 + 0.6 * i / max(len(roofs) - 1, 1):.2f}",
                 label=_text(
                     f"GEMM peak {roof['gmacs_per_s']:.0f} GMAC/s · {roof['device_name']} · "
-                    + peak_label(roof)
+                    + peak_label(roof, precision)
                 ),
             )
         ax.set_xscale("log")
@@ -201,33 +225,35 @@ def latency_vs_macs(cells: pd.DataFrame, roofs: pd.DataFrame, colors: dict) -> s
         ax.set_title("Latency vs work per call")
         ax.set_xlabel("MACs per call (GMAC = MACs per image × batch / 1e9, log scale)")
         ax.set_ylabel("p50 latency (ms, log scale)")
-        _legend(ax, "backend · device")
+        _legend(ax, "backend · device · precision" if precision else "backend · device")
     return to_svg(fig)
 
 
-def memory_vs_latency(cells: pd.DataFrame, colors: dict) -> str | None:
-    """Peak resident memory against p50 latency, colour = backend, marker = model."""
+def memory_vs_latency(cells: pd.DataFrame, colors: dict, precision: bool = False) -> str | None:
+    """Peak resident memory against p50 latency, colour = backend, marker = model
+    (model and precision with ``precision``)."""
     data = cells.dropna(subset=["latency_ms_p50", "peak_rss_mb"])
     if data.empty:
         return None
-    markers = _markers(data["model"])
-    fig, ax = _figure(4.2)
+    kind = data["model"] + " · " + data["precision"].astype(str) if precision else data["model"]
+    markers = _markers(kind)
+    fig, ax = _figure(_legend_height(3.0, len(data.groupby([data["backend"], kind]))))
     with mpl.rc_context(_RC):
-        for (backend, model), group in data.groupby(["backend", "model"]):
+        for (backend, name), group in data.groupby([data["backend"], kind]):
             ax.scatter(
                 group["latency_ms_p50"],
                 group["peak_rss_mb"],
                 color=colors.get(backend, "C0"),
-                marker=markers[model],
+                marker=markers[name],
                 s=36,
-                label=_text(f"{backend} · {model}"),
+                label=_text(f"{backend} · {name}"),
             )
         ax.set_xscale("log")
         _log_axis(ax.xaxis)
         ax.set_title("Peak memory vs latency")
         ax.set_xlabel("p50 latency (ms, log scale)")
         ax.set_ylabel("peak resident memory (MB)")
-        _legend(ax, "backend · model")
+        _legend(ax, "backend · model · precision" if precision else "backend · model")
     return to_svg(fig)
 
 
@@ -254,3 +280,74 @@ def repeat_lines(long: pd.DataFrame) -> str | None:
         ax.set_ylabel("p50 change vs repeat 0 (%)")
         _legend(ax, "cell · run")
     return to_svg(fig)
+
+
+def pareto(points: pd.DataFrame, device_name: str, colors: dict) -> str | None:
+    """p50 latency (log x) against top-1 agreement, one panel per model of one device.
+
+    ``points`` is :func:`harness.report.tables.pareto_points` for the device:
+    colour = backend, marker = precision; the Pareto-optimal points (nothing is
+    both faster and more accurate) are ringed, named and joined by a line.
+    """
+    if points.empty:
+        return None
+    models = sorted(points["model"].unique())
+    markers = _precision_markers(points["precision"])
+    with mpl.rc_context(_RC):
+        fig = Figure(figsize=(_WIDTH_IN, 4.0), layout="constrained")
+        axes = fig.subplots(1, len(models), sharey=True, squeeze=False)[0]
+        for ax, model in zip(axes, models, strict=True):
+            _pareto_panel(ax, points[points["model"] == model], markers, colors)
+            ax.set_title(_text(model))
+            ax.set_xlabel("p50 latency (ms, log scale)")
+        axes[0].set_ylabel("top-1 agreement with PyTorch fp32 (share of images)")
+        fig.suptitle(_text(f"Latency vs top-1 agreement — {device_name}"), fontweight="bold")
+        handles = [
+            *(
+                Line2D([], [], ls="", marker="o", color=colors.get(b, "C0"), label=_text(b))
+                for b in sorted(points["backend"].unique())
+            ),
+            *(
+                Line2D([], [], ls="", marker=m, color="0.45", label=_text(p))
+                for p, m in markers.items()
+            ),
+            Line2D([], [], color="0.2", marker="o", mfc="none", label="Pareto front"),
+        ]
+        fig.legend(
+            handles=handles,
+            title="colour = backend, marker = precision",
+            loc="outside lower center",
+            ncols=min(len(handles), 8),
+            fontsize=8,
+        )
+    return to_svg(fig)
+
+
+def _pareto_panel(ax: Axes, points: pd.DataFrame, markers: dict, colors: dict) -> None:
+    """One model's points; the front's named and joined from fastest to most accurate."""
+    for row in points.itertuples():
+        ax.scatter(
+            row.latency_ms_p50,
+            row.top1_agree,
+            color=colors.get(row.backend, "C0"),
+            marker=markers[str(row.precision)],
+            s=64 if row.pareto else 36,
+            edgecolors="black" if row.pareto else "none",
+            linewidths=1.2,
+            zorder=3,
+        )
+    front = points[points["pareto"]].sort_values("latency_ms_p50")
+    for row in front.itertuples():
+        ax.annotate(
+            _text(f"{row.backend} {row.precision}"),
+            (row.latency_ms_p50, row.top1_agree),
+            xytext=(5, -10),
+            textcoords="offset points",
+            fontsize=7,
+        )
+    ax.plot(front["latency_ms_p50"], front["top1_agree"], color="0.2", lw=1, zorder=2)
+    ax.set_xscale("log")
+    _log_axis(ax.xaxis)
+    span = points["latency_ms_p50"]
+    ax.set_xlim(span.min() / 1.3, span.max() * 1.6)
+    ax.set_ylim(min(-0.02, points["top1_agree"].min() - 0.05), 1.05)

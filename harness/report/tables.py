@@ -1,7 +1,10 @@
 """Derived tables for the report: pooled cells, fastest backends, the depthwise ratio,
-repeats and the GEMM-peak roofs.
+repeats, the GEMM-peak roofs and the precision comparisons.
 
 Pure pandas on the frames of :func:`harness.report.load.load_frames`; no I/O.
+Precision is part of every key that pairs or groups cells, so an fp32 cell is
+never compared with an int8 one by accident; only :func:`precision_table`
+compares precisions, each against the same backend's fp32 cell.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
+
+from harness.formats import FP32, PRECISIONS
 
 DEPTHWISE_MODEL = "mobilenet_v2"
 STANDARD_MODEL = "standard_conv"
@@ -26,24 +31,57 @@ PAIR_KEY = (
     "batch",
     "threads",
 )
+#: What must match for a cell of one precision to be compared with its fp32 cell.
+VARIANT_KEY = (*(k for k in PAIR_KEY if k != "precision"), "model")
 _CELL = ["run_key", "cell_id"]
 
 
-def cell_label(row: pd.Series) -> str:
-    """``mobilenet_v2 · onnxruntime/cpu · b1 t2``, tagged when not from the runner."""
+def precisions(results: pd.DataFrame) -> list[str]:
+    """The precisions the rows hold (a row without one ran fp32), fp32 first."""
+    found = set(results["precision"].fillna(FP32).astype(str)) if len(results) else set()
+    return sorted(found, key=precision_rank)
+
+
+def precision_rank(precision: Any) -> tuple[int, str]:
+    """Sort key: fp32, fp16, bf16, int8, then anything else by name."""
+    text = str(precision)
+    return (PRECISIONS.index(text) if text in PRECISIONS else len(PRECISIONS), text)
+
+
+def precision_of(value: Any) -> str:
+    """A row's precision as text; fp32 when it has none (older harnesses ran fp32 only)."""
+    return FP32 if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
+def multi_precision(results: pd.DataFrame) -> bool:
+    """Whether labels must name the precision: the rows hold more than one."""
+    return len(precisions(results)) > 1
+
+
+def has_precisions(results: pd.DataFrame) -> bool:
+    """Whether the report needs its precision section: any precision other than fp32."""
+    return any(p != FP32 for p in precisions(results))
+
+
+def cell_label(row: pd.Series, precision: bool = False) -> str:
+    """``mobilenet_v2 · onnxruntime/cpu · b1 t2`` (``· int8 ·`` with ``precision``),
+    tagged when not from the runner."""
+    kind = f"{precision_of(row.get('precision'))} · " if precision else ""
     label = (
-        f"{row['model']} · {row['backend']}/{row['mode']} · "
+        f"{row['model']} · {row['backend']}/{row['mode']} · {kind}"
         f"b{_num(row['batch'])} t{_num(row['threads'])}"
     )
     source = row.get("source")
     return f"{label} [{source}]" if source and source != "mobilebench" else label
 
 
-def peak_label(peak: Mapping[str, Any]) -> str:
-    """``2 threads (torch 2.13.0)`` for a row of the peaks frame."""
+def peak_label(peak: Mapping[str, Any], precision: bool = False) -> str:
+    """``2 threads (torch 2.13.0)`` for a row of the peaks frame (``2 threads int8 (...)``)."""
     threads = int(peak["threads"])
     library = peak.get("library")
     text = f"{threads} thread{'' if threads == 1 else 's'}"
+    if precision:
+        text += f" {precision_of(peak.get('precision'))}"
     return f"{text} ({library})" if isinstance(library, str) and library else text
 
 
@@ -57,8 +95,11 @@ def labelled_samples(results: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFra
     """Raw samples joined with their cell (device, model, backend, label), ok cells only."""
     ok = results[results["status"] == "ok"].drop_duplicates(_CELL)
     cols = ["run_key", "cell_id", "device_id", "device_name", "model", "backend", "mode"]
-    meta = ok[[*cols, "batch", "threads", "source"]].copy()
-    meta["label"] = meta.apply(cell_label, axis=1) if len(meta) else pd.Series(dtype=object)
+    meta = ok[[*cols, "precision", "batch", "threads", "source"]].copy()
+    show = multi_precision(results)
+    meta["label"] = (
+        meta.apply(cell_label, axis=1, precision=show) if len(meta) else pd.Series(dtype=object)
+    )
     return samples.drop(columns=["device_id"]).merge(meta, on=_CELL, how="inner")
 
 
@@ -67,9 +108,10 @@ def cells(results: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
 
     ``latency_ms_p50``/``p90`` come from the pooled raw samples when the cell has
     any, else from the median of the repeats' values; ``peak_rss_mb`` is the
-    largest over repeats; ``n_repeats`` counts them.
+    largest over repeats; ``n_repeats`` counts them. A row without a precision
+    (older harnesses measured fp32 only) counts as fp32.
     """
-    ok = results[results["status"] == "ok"]
+    ok = results[results["status"] == "ok"].assign(precision=results["precision"].fillna(FP32))
     if ok.empty:
         return ok.assign(n_repeats=pd.Series(dtype=float), label=pd.Series(dtype=object))
     grouped = ok.groupby(_CELL, dropna=False, sort=False)
@@ -84,19 +126,22 @@ def cells(results: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
         p90 = pooled.quantile(0.9).reindex(out.index)
         out["latency_ms_p90"] = p90.fillna(out["latency_ms_p90"])
     out = out.reset_index()
-    out["label"] = out.apply(cell_label, axis=1)
+    out["label"] = out.apply(cell_label, axis=1, precision=multi_precision(results))
     return out
 
 
 def fastest(cell_table: pd.DataFrame) -> pd.DataFrame:
-    """Per device, model and batch: the cell with the lowest p50 (ties: the latest run)."""
+    """Per device, model, precision and batch: the cell with the lowest p50 (ties: the
+    latest run). An int8 cell never wins over fp32 ones: each precision has its own row."""
     timed = cell_table.dropna(subset=["latency_ms_p50"])
     timed = timed.sort_values("run_id", ascending=False, kind="stable", na_position="last")
     if timed.empty:
         return timed
-    keys = ["device_id", "model", "batch"]
+    keys = ["device_id", "model", "precision", "batch"]
     best = timed.loc[timed.groupby(keys, dropna=False)["latency_ms_p50"].idxmin()]
-    return best.sort_values(keys).reset_index(drop=True)
+    best = best.assign(_rank=best["precision"].map(precision_rank))
+    order = ["device_id", "model", "_rank", "batch"]
+    return best.sort_values(order).drop(columns="_rank").reset_index(drop=True)
 
 
 def depthwise(cell_table: pd.DataFrame) -> pd.DataFrame:
@@ -120,8 +165,9 @@ def depthwise(cell_table: pd.DataFrame) -> pd.DataFrame:
     pairs["latency_ratio"] = pairs["std_p50_ms"] / pairs["dw_p50_ms"]
     pairs["mac_ratio"] = pairs["std_macs"] / pairs["dw_macs"]
     pairs["realised_pct"] = 100.0 * pairs["latency_ratio"] / pairs["mac_ratio"]
-    order = ["device_id", "backend", "mode", "batch", "threads", "run_key"]
-    return pairs.sort_values(order).reset_index(drop=True)
+    pairs["_rank"] = pairs["precision"].map(precision_rank)
+    order = ["device_id", "backend", "mode", "_rank", "batch", "threads", "run_key"]
+    return pairs.sort_values(order).drop(columns="_rank").reset_index(drop=True)
 
 
 def repeats(results: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
@@ -137,7 +183,7 @@ def repeats(results: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
     if multi.empty:
         return pd.DataFrame(columns=columns)
     rows = ok.set_index(_CELL).loc[multi].reset_index()
-    rows["label"] = rows.apply(cell_label, axis=1)
+    rows["label"] = rows.apply(cell_label, axis=1, precision=multi_precision(results))
     rows["p50_ms"] = rows["latency_ms_p50"]
     if len(samples):
         per = samples.groupby([*_CELL, "repeat"])["ms"].median().rename("pooled")
@@ -161,13 +207,116 @@ def repeat_drift(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def roofs(cell_table: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
-    """The GEMM peak of each device and thread count that has measured cells (latest run's).
+    """The measured GEMM peak of each device, precision and thread count that has measured
+    cells (latest run's).
 
     ``peaks`` is the peaks frame of ``load_frames``; the result keeps its
-    columns, one row per (device_id, threads), sorted by device name and threads.
+    columns, one row per (device_id, precision, threads), sorted by device name,
+    precision and threads.
     """
-    used = cell_table[["device_id", "threads"]].drop_duplicates().astype({"threads": float})
-    latest = peaks.sort_values("run_key").drop_duplicates(["device_id", "threads"], keep="last")
-    both = latest.astype({"threads": float}).merge(used, on=["device_id", "threads"])
-    both = both.astype({"threads": int})
-    return both.sort_values(["device_name", "threads"]).reset_index(drop=True)
+    key = ["device_id", "precision", "threads"]
+    used = cell_table[key].drop_duplicates().astype({"threads": float})
+    measured = peaks.dropna(subset=["gmacs_per_s"]).sort_values("run_key")
+    latest = measured.drop_duplicates(key, keep="last").astype({"threads": float})
+    both = latest.merge(used, on=key).astype({"threads": int})
+    both["_rank"] = both["precision"].map(precision_rank)
+    both = both.sort_values(["device_name", "_rank", "threads"]).drop(columns="_rank")
+    return both.reset_index(drop=True)
+
+
+def precision_table(cell_table: pd.DataFrame) -> pd.DataFrame:
+    """Every measured cell beside the same backend's fp32 cell of the same run and setting.
+
+    Adds ``fp32_p50_ms``, ``fp32_size_mb``, ``speed_up`` (fp32 p50 / this p50: above
+    1 = faster than fp32) and ``size_ratio`` (size_mb / fp32 size_mb); both are
+    NaN when the fp32 cell was not measured. Sorted by device, model, backend,
+    mode, batch, threads, then precision (fp32 first).
+    """
+    key = list(VARIANT_KEY)
+    fp32 = cell_table.loc[cell_table["precision"] == FP32, [*key, "latency_ms_p50", "size_mb"]]
+    fp32 = fp32.drop_duplicates(key).rename(
+        columns={"latency_ms_p50": "fp32_p50_ms", "size_mb": "fp32_size_mb"}
+    )
+    table = cell_table.merge(fp32, on=key, how="left")
+    table["speed_up"] = table["fp32_p50_ms"] / table["latency_ms_p50"]
+    table["size_ratio"] = table["size_mb"] / table["fp32_size_mb"]
+    table["_rank"] = table["precision"].map(precision_rank)
+    order = ["device_name", "device_id", "model", "backend", "mode", "batch", "threads"]
+    table = table.sort_values([*order, "_rank", "run_key"], kind="stable")
+    return table.drop(columns="_rank").reset_index(drop=True)
+
+
+def not_measured(results: pd.DataFrame) -> pd.DataFrame:
+    """Cells with no ok row, one row per device, backend, mode, precision, status and reason.
+
+    Columns: device_id, device_name, backend, mode, precision, status, reason,
+    models (comma-joined), cells (how many).
+    """
+    key = ["device_id", "device_name", "backend", "mode", "precision", "status", "reason"]
+    columns = [*key, "models", "cells"]
+    ok = results.loc[results["status"] == "ok", _CELL].drop_duplicates()
+    rows = results[results["status"] != "ok"].drop_duplicates(_CELL)
+    rows = rows.merge(ok, on=_CELL, how="left", indicator=True)
+    rows = rows[rows["_merge"] == "left_only"].assign(
+        precision=lambda f: f["precision"].fillna(FP32), reason=lambda f: f["reason"].fillna("")
+    )
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    grouped = rows.groupby(key, dropna=False, sort=False)
+    table = grouped.agg(
+        models=("model", lambda m: ", ".join(sorted(set(map(str, m.dropna()))))),
+        cells=("cell_id", "size"),
+    ).reset_index()
+    table["_rank"] = table["precision"].map(precision_rank)
+    table = table.sort_values(["device_name", "backend", "mode", "_rank", "status"])
+    return table.drop(columns="_rank")[columns].reset_index(drop=True)
+
+
+def pareto_points(cell_table: pd.DataFrame) -> pd.DataFrame:
+    """Latency against top-1 agreement: one point per device, model, backend, mode and
+    precision (its fastest cell at the device's smallest batch), with ``pareto`` True
+    for the points no other point of the same device and model beats on both
+    (as fast or faster and agreeing as well or better)."""
+    data = cell_table.dropna(subset=["latency_ms_p50", "top1_agree"])
+    if data.empty:
+        return data.assign(pareto=pd.Series(dtype=bool))
+    smallest = data.groupby("device_id")["batch"].transform("min")
+    data = data[data["batch"] == smallest]
+    data = data.sort_values(["latency_ms_p50", "top1_agree"], ascending=[True, False])
+    points = data.drop_duplicates(["device_id", "model", "backend", "mode", "precision"])
+    best_before = points.groupby(["device_id", "model"])["top1_agree"].transform(
+        lambda s: s.cummax().shift(fill_value=-1.0)
+    )
+    points = points.assign(pareto=points["top1_agree"] > best_before)
+    return points.sort_values(["device_id", "model", "latency_ms_p50"]).reset_index(drop=True)
+
+
+def precision_depthwise(table: pd.DataFrame) -> pd.DataFrame:
+    """Per run, backend, setting and reduced precision: the speed-up over fp32 of the
+    depthwise network and of its standard-convolution twin side by side.
+
+    ``table`` is :func:`precision_table`; networks are told apart by ``conv``
+    (``depthwise``/``standard``; by model name when a row has none). Columns: the
+    PAIR_KEY, device_name, run_id, ``dw_speed_up``, ``std_speed_up``,
+    ``dw_p50_ms``, ``std_p50_ms`` and ``twin_ratio`` (std ÷ dw speed-up).
+    """
+    conv = table["conv"].fillna(table["model"].map(_CONV_OF_MODEL))
+    variants = table[(table["precision"] != FP32) & table["speed_up"].notna()]
+    keep = [*PAIR_KEY, "speed_up", "latency_ms_p50"]
+    dw = variants.loc[conv == "depthwise", [*keep, "device_name", "run_id"]]
+    std = variants.loc[conv == "standard", keep]
+    pairs = dw.merge(std, on=list(PAIR_KEY), suffixes=("_dw", "_std")).rename(
+        columns={
+            "speed_up_dw": "dw_speed_up",
+            "speed_up_std": "std_speed_up",
+            "latency_ms_p50_dw": "dw_p50_ms",
+            "latency_ms_p50_std": "std_p50_ms",
+        }
+    )
+    pairs["twin_ratio"] = pairs["std_speed_up"] / pairs["dw_speed_up"]
+    pairs["_rank"] = pairs["precision"].map(precision_rank)
+    order = ["device_name", "device_id", "backend", "mode", "_rank", "batch", "threads"]
+    return pairs.sort_values([*order, "run_key"]).drop(columns="_rank").reset_index(drop=True)
+
+
+_CONV_OF_MODEL = {DEPTHWISE_MODEL: "depthwise", STANDARD_MODEL: "standard"}
