@@ -35,6 +35,8 @@ def skip_reason(
         if absent:
             return absent
         ok, reason = cls.precision_available(precision)
+        if ok:
+            ok, reason = cls.mode_precision_available(mode, precision)
         if not ok:
             return reason
         compiles = fmt.variant(precision).compiles

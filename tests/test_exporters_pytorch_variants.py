@@ -28,10 +28,6 @@ from harness.exporters.pytorch_variants import (  # noqa: E402
     import_torchao,
 )
 
-pytestmark = pytest.mark.filterwarnings(
-    # torch.utils.mkldnn (imported by torchao and inductor) still uses torch.jit.script_method.
-    "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning"
-)
 SPEC = load_spec("mobilenet_v2", width=0.35, resolution=96)
 Q = torch.ops.quantized_decomposed
 VNNI = Native("int8", ("x86 AVX512-VNNI",))
@@ -187,6 +183,7 @@ def test_mps_runs_neither_int8_nor_bf16_before_macos_14():
     assert mode_support("mps", "bf16", "14.2") == (True, "")
     assert not mode_support("mps", "bf16", "")[0]  # not macOS
     assert mode_support("eager", "int8", "") == mode_support("compile", "bf16", "") == (True, "")
+    assert_refused(mode_support("compile", "int8", ""), "eager row measures it")
 
 
 def test_compiler_lookup_follows_cxx(monkeypatch, tmp_path):

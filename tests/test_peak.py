@@ -10,15 +10,17 @@ import pytest
 
 from harness.backends.base import module_available
 from harness.cpu import Native
+from harness.formats import ORT_ACTIVATIONS
 from harness.measure import peak
 from harness.measure.peak import device_peaks, probe_gemm
+
+ORT_INT8_FORM = "u8s8" if ORT_ACTIVATIONS == "uint8" else "s8s8"
 
 KEYS = {"library", "gmacs_per_s", "threads", "size", "precision"}
 FLOAT_PROBES = [("numpy", "fp32"), ("torch", "fp32"), ("onnxruntime", "fp32")]
 INT8_PROBES = [
     ("torch", "int8", " (_int_mm)"),
-    ("onnxruntime", "int8", " (MatMulInteger s8s8)"),
-    ("onnxruntime-u8s8", "int8", " (MatMulInteger u8s8)"),
+    ("onnxruntime", "int8", f" (MatMulInteger {ORT_INT8_FORM})"),
 ]
 
 

@@ -90,6 +90,11 @@ class Backend(ABC):
         reason = FORMATS[cls.artifact_format].absent_reason(precision)
         return (False, reason) if reason else (True, "")
 
+    @classmethod
+    def mode_precision_available(cls, mode: str, precision: str) -> tuple[bool, str]:
+        """Whether ``mode`` can run the ``precision`` file (default: every mode can)."""
+        return True, ""
+
     def compute_note(self) -> str | None:
         """After :meth:`load`: what the runtime really computes in, when the file's
         precision does not say it (fp16 weights upcast to fp32, casts around ops);

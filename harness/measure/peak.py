@@ -40,6 +40,7 @@ import numpy as np
 
 from harness.backends.base import module_available
 from harness.cpu import NATIVE, native
+from harness.formats import ORT_ACTIVATIONS
 from harness.isolation import in_child
 from harness.measure.threads import thread_env
 from harness.versions import distribution_version
@@ -223,13 +224,14 @@ PROBES: dict[tuple[str, str], tuple[str, Probe]] = {
     ("torch", "bf16"): ("torch", _torch_mm("bfloat16")),
     ("torch", "fp16"): ("torch", _torch_mm("float16")),
     ("onnxruntime", "fp32"): ("onnxruntime", _onnxruntime_probe),
+    # The activation type ONNX Runtime's int8 files use on this CPU (U8S8 on x86-64, S8S8 on
+    # ARM): the other form has no fast kernels there (s8s8 is ~30x slower on x86-64).
     ("onnxruntime", "int8"): (
         "onnxruntime",
-        _onnxruntime_int8_probe(np.int8, " (MatMulInteger s8s8)"),
-    ),
-    ("onnxruntime-u8s8", "int8"): (
-        "onnxruntime",
-        _onnxruntime_int8_probe(np.uint8, " (MatMulInteger u8s8)"),
+        _onnxruntime_int8_probe(
+            np.uint8 if ORT_ACTIVATIONS == "uint8" else np.int8,
+            " (MatMulInteger u8s8)" if ORT_ACTIVATIONS == "uint8" else " (MatMulInteger s8s8)",
+        ),
     ),
     ("onnxruntime", "fp16"): ("onnxruntime", _onnxruntime_fp16_probe),
 }
