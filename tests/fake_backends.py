@@ -1,4 +1,4 @@
-"""Backends that misbehave on purpose, loaded by the runner as ``fake_backends:Name``."""
+"""Backends (and an exporter) that misbehave on purpose, loaded as ``fake_backends:Name``."""
 
 from __future__ import annotations
 
@@ -48,3 +48,8 @@ class ZerosBackend(_Fake):
     """Runs fine but computes the wrong function: parity must flag it."""
 
     name = "zeros"
+
+
+def failing_exporter(model, spec, out_dir, calibration):
+    """A variant exporter whose calibration always fails (``fake_backends:failing_exporter``)."""
+    raise RuntimeError("calibration diverged: every activation range is NaN")

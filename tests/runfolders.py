@@ -419,38 +419,37 @@ def _write_old(
 
 def edit_rows(folder: Path, match: Callable[[dict[str, str]], bool], **changes: Any) -> int:
     """Rewrite results.csv with ``changes`` applied to the rows ``match`` picks; return how many."""
-    path = folder / "results.csv"
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        header, rows = list(reader.fieldnames or ()), list(reader)
-    hits = 0
-    for row in rows:
-        if match(row):
-            row.update({k: str(v) for k, v in changes.items()})
-            hits += 1
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, header)
-        writer.writeheader()
-        writer.writerows(rows)
-    return hits
+
+    def edit(row: dict[str, str]) -> None:
+        row.update({k: str(v) for k, v in changes.items()})
+
+    return _rewrite_csv(folder / "results.csv", match, edit)
 
 
 def scale_samples(folder: Path, match: Callable[[str], bool], factor: float) -> int:
     """Multiply the raw samples of the cells whose id ``match`` picks; return how many samples."""
-    path = folder / "samples.csv"
+
+    def scale(row: dict[str, str]) -> None:
+        row["ms"] = str(float(row["ms"]) * factor)
+
+    return _rewrite_csv(folder / "samples.csv", lambda row: match(row["cell_id"]), scale)
+
+
+def _rewrite_csv(
+    path: Path, match: Callable[[dict[str, str]], bool], change: Callable[[dict[str, str]], None]
+) -> int:
+    """Apply ``change`` to the rows of a CSV file that ``match`` picks; return how many."""
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         header, rows = list(reader.fieldnames or ()), list(reader)
-    hits = 0
-    for row in rows:
-        if match(row["cell_id"]):
-            row["ms"] = str(float(row["ms"]) * factor)
-            hits += 1
+    picked = [row for row in rows if match(row)]
+    for row in picked:
+        change(row)
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, header)
         writer.writeheader()
         writer.writerows(rows)
-    return hits
+    return len(picked)
 
 
 class HtmlTables(HTMLParser):

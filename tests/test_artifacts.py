@@ -6,7 +6,14 @@ import sys
 import numpy as np
 import pytest
 
-from harness.exporters.artifacts import cache_key, copy_export, export, export_plan, sha256_of
+from harness.exporters.artifacts import (
+    cache_dir,
+    cache_key,
+    copy_export,
+    export,
+    export_plan,
+    sha256_of,
+)
 from harness.formats import FORMATS
 from harness.inputs import EVALUATION_IMAGES, calibration_set, digest, evaluation_set
 from harness.spec import load_spec
@@ -141,3 +148,24 @@ def test_a_missing_framework_stops_an_export_before_it_starts(monkeypatch):
     monkeypatch.setattr(formats.importlib.util, "find_spec", lambda name, *a: None)
     with pytest.raises(artifacts.MissingFramework, match="needs torch"):
         export(load_spec("mobilenet_v2"), ["pytorch"])
+
+
+def test_a_failed_variant_costs_only_itself(artifact_cache, monkeypatch):
+    """A conversion that raises is reported for its own key; fp32 and the others are written."""
+    import dataclasses
+
+    from harness import formats
+    from harness.exporters.artifacts import export_source, read_manifest
+
+    onnx = formats.FORMATS["onnx"]
+    broken = dataclasses.replace(onnx.variant("int8"), exporter="fake_backends:failing_exporter")
+    variants = tuple(broken if v.precision == "int8" else v for v in onnx.variants)
+    monkeypatch.setitem(formats.FORMATS, "onnx", dataclasses.replace(onnx, variants=variants))
+    spec = load_spec("mobilenet_v2", width=0.35, resolution=96)
+    errors = export_source(spec, "pytorch", ["onnx", "onnx.int8", "onnx.fp16"], seed=23)
+    assert errors == {
+        "onnx.int8": "RuntimeError: calibration diverged: every activation range is NaN"
+    }
+    manifest = read_manifest(cache_dir(spec, 23))
+    assert set(manifest["artifacts"]) == {"onnx", "onnx.fp16"}
+    assert manifest["artifacts"]["onnx.fp16"]["parity"]["status"] == "ok"

@@ -162,3 +162,14 @@ def test_report_writes_one_page_and_the_merged_tables(tmp_path, capsys):
     assert out.is_file()
     assert (out.parent / "results.csv").is_file()
     assert main(["report", str(tmp_path / "missing")]) == 2
+
+
+def test_export_writes_the_chosen_precisions_beside_fp32(artifact_cache, tmp_path, capsys):
+    argv = ["export", "mobilenet_v2", "--width", "0.35", "--resolution", "96", "--seed", "29"]
+    out = tmp_path / "x"
+    assert main([*argv, "--formats", "onnx", "--precision", "int8", "--out", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["artifacts"]) == {"onnx", "onnx.int8"}
+    assert (out / "model.int8.onnx").is_file()
+    assert manifest["artifacts"]["onnx.int8"]["parity"]["tolerance"].startswith("rel_l2_err < 0.8")
+    assert "onnx.int8" in capsys.readouterr().out

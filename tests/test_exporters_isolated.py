@@ -25,12 +25,13 @@ def test_one_child_per_source_pytorch_first_and_a_crash_costs_its_own_formats(
 
     monkeypatch.setattr(isolated, "in_child", fake_in_child)
     spec = load_spec("mobilenet_v2", **SMALL)
+    seed = 41  # nothing of this seed is in the session's cache
     results = isolated.export_isolated(
-        spec, ["tflite", "onnx", "keras", "coreml"], 0, tmp_path / "log"
+        spec, ["tflite", "onnx", "keras", "coreml"], seed, tmp_path / "log"
     )
 
     assert calls == [("pytorch", ["onnx", "coreml"]), ("keras", ["tflite", "keras"])]
-    assert results["onnx"] == artifacts.cache_dir(spec, 0)
+    assert results["onnx"] == artifacts.cache_dir(spec, seed)
     assert results["coreml"] == "export failed: ValueError: no"
     for fmt in ("tflite", "keras"):
         assert results[fmt] == "export failed (keras process): child crashed with SIGSEGV"

@@ -65,7 +65,7 @@ def test_all_extra_covers_every_format():
     ("name", "precision"), [(f.name, p) for f in FORMATS.values() for p in f.precisions]
 )
 def test_exporters_resolve_without_importing_a_framework(name, precision):
-    """Every exporter, variants included, exists (its module imports no framework at the top)."""
+    """Every exporter, variants included, resolves to a function."""
     assert callable(FORMATS[name].export_function(precision))
 
 

@@ -133,17 +133,6 @@ def test_loop_overhead_rejects_zero_iterations():
         loop_overhead_ns(0)
 
 
-def test_first_output_is_the_cold_calls_result(clock):
-    calls = iter(range(100))
-
-    def call():
-        clock.ns += STEP_NS
-        return next(calls)
-
-    result = time_call(call, TimingConfig(warmup_iters=1, warmup_time_s=0, min_iters=2))
-    assert result.first_output == 0
-
-
 def test_ci_within():
     assert timing.ci_within([10.0] * 30, 3.0)
     assert not timing.ci_within([10.0, 20.0] * 15, 3.0)

@@ -31,3 +31,21 @@ class Artifact:
     bytes: int = 0
     precision: str = "fp32"
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def describe_file(
+    fmt: str,
+    spec: ModelSpec,
+    path: Path,
+    input_name: str,
+    output_name: str,
+    layout: str = "NCHW",
+    precision: str = "fp32",
+    extra: dict[str, Any] | None = None,
+) -> Artifact:
+    """The :class:`Artifact` of an exported file of ``spec`` with a dynamic batch dimension."""
+    res = spec.resolution
+    shape = ("batch", 3, res, res) if layout == "NCHW" else ("batch", res, res, 3)
+    return Artifact(
+        fmt, path, input_name, shape, layout, output_name, precision=precision, extra=extra or {}
+    )

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.exporters.base import Artifact, example_batch
+from harness.exporters.base import Artifact, describe_file, example_batch
 from harness.formats import get_format
 
 INPUT_NAME = "input"
@@ -57,16 +57,8 @@ def convert(model, spec, compute_precision):
 
 def artifact(spec, path: Path, precision: str = "fp32", extra: dict | None = None) -> Artifact:
     """The :class:`Artifact` of a Core ML package of ``spec`` (float32 NCHW I/O)."""
-    res = spec.resolution
-    return Artifact(
-        "coreml",
-        path,
-        INPUT_NAME,
-        ("batch", 3, res, res),
-        "NCHW",
-        OUTPUT_NAME,
-        precision=precision,
-        extra=extra or {},
+    return describe_file(
+        "coreml", spec, path, INPUT_NAME, OUTPUT_NAME, precision=precision, extra=extra
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.exporters.base import Artifact, example_batch
+from harness.exporters.base import Artifact, describe_file, example_batch
 from harness.formats import get_format
 
 OPSET = 18
@@ -30,5 +30,4 @@ def export_onnx(model, spec, out_dir: Path) -> Artifact:
         verbose=False,
     )
     program.save(str(path), external_data=False)
-    res = spec.resolution
-    return Artifact("onnx", path, INPUT_NAME, ("batch", 3, res, res), "NCHW", OUTPUT_NAME)
+    return describe_file("onnx", spec, path, INPUT_NAME, OUTPUT_NAME)

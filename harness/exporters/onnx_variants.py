@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.exporters.base import Artifact
+from harness.exporters.base import Artifact, describe_file
 from harness.exporters.onnx import INPUT_NAME, OUTPUT_NAME
 from harness.formats import FORMATS
 
@@ -74,16 +74,8 @@ def export_fp16(model, spec, out_dir: Path, calibration: np.ndarray) -> Artifact
 
 
 def _artifact(spec, path: Path, precision: str, extra: dict | None = None) -> Artifact:
-    res = spec.resolution
-    return Artifact(
-        "onnx",
-        path,
-        INPUT_NAME,
-        ("batch", 3, res, res),
-        "NCHW",
-        OUTPUT_NAME,
-        precision=precision,
-        extra=extra or {},
+    return describe_file(
+        "onnx", spec, path, INPUT_NAME, OUTPUT_NAME, precision=precision, extra=extra
     )
 
 

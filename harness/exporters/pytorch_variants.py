@@ -18,13 +18,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.exporters.base import Artifact, example_batch
-from harness.formats import get_format
+from harness.exporters.base import Artifact
+from harness.exporters.native import export_program, save_program
 from harness.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
-FORMAT = get_format("pytorch")
 #: Calibration images per forward pass. The observers accumulate over passes, and a
 #: HistogramObserver update costs about the same for 8 images as for 32.
 CALIBRATION_BATCH = 32
@@ -41,13 +40,13 @@ def export_int8(model, spec: ModelSpec, out_dir: Path, calibration: np.ndarray) 
     quantizer = x86.X86InductorQuantizer().set_global(
         x86.get_default_x86_inductor_quantization_config()
     )
-    prepared = pt2e.prepare_pt2e(_export(model, spec).module(), quantizer)
+    prepared = pt2e.prepare_pt2e(export_program(model, spec).module(), quantizer)
     with torch.no_grad():
         for start in range(0, len(calibration), CALIBRATION_BATCH):
             prepared(torch.from_numpy(calibration[start : start + CALIBRATION_BATCH]))
-    program = _export(_without_unused_tensors(pt2e.convert_pt2e(prepared)), spec)
+    program = export_program(_without_unused_tensors(pt2e.convert_pt2e(prepared)), spec)
     convs = conv_weights(program)
-    return _save(
+    return save_program(
         program,
         spec,
         out_dir,
@@ -58,7 +57,7 @@ def export_int8(model, spec: ModelSpec, out_dir: Path, calibration: np.ndarray) 
 
 def export_bf16(model, spec: ModelSpec, out_dir: Path, calibration: np.ndarray) -> Artifact:
     """bfloat16 weights and compute behind float32 input/output, as ``model.bf16.pt2``."""
-    return _save(_export(Bf16(model), spec), spec, out_dir, "bf16", {})
+    return save_program(export_program(Bf16(model), spec), spec, out_dir, "bf16", {})
 
 
 class Bf16(torch.nn.Module):
@@ -135,26 +134,3 @@ class _Demote(logging.Filter):
             return True
         log.debug("%s (import): %s", record.name, record.getMessage())
         return False
-
-
-def _export(module: torch.nn.Module, spec: ModelSpec):
-    """``torch.export`` with the fp32 file's dynamic batch dimension."""
-    batch = torch.export.Dim("batch", min=1, max=FORMAT.max_batch)
-    example = torch.from_numpy(example_batch(spec))
-    return torch.export.export(module, (example,), dynamic_shapes=({0: batch},))
-
-
-def _save(program, spec: ModelSpec, out_dir: Path, precision: str, extra: dict) -> Artifact:
-    path = out_dir / FORMAT.file(precision)
-    torch.export.save(program, str(path))
-    res = spec.resolution
-    return Artifact(
-        "pytorch",
-        path,
-        "x",
-        ("batch", 3, res, res),
-        "NCHW",
-        "output",
-        precision=precision,
-        extra=extra,
-    )

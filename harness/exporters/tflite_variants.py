@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.exporters.base import Artifact
-from harness.formats import FORMATS
+from harness.exporters.tflite import convert
 
 
 def export_int8(model, spec, out_dir: Path, calibration: np.ndarray) -> Artifact:
@@ -36,7 +36,7 @@ def export_int8(model, spec, out_dir: Path, calibration: np.ndarray) -> Artifact
     with warnings.catch_warnings():
         # Asks for (mean, std) of an int8 *input*; ours stays float32, so none apply.
         warnings.filterwarnings("ignore", "Statistics for quantized inputs were expected")
-        return _convert(model, spec, out_dir, "int8", configure, extra)
+        return convert(model, spec, out_dir, "int8", configure, extra)
 
 
 def export_fp16(model, spec, out_dir: Path, calibration: np.ndarray) -> Artifact:
@@ -50,7 +50,7 @@ def export_fp16(model, spec, out_dir: Path, calibration: np.ndarray) -> Artifact
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
 
-    return _convert(model, spec, out_dir, "fp16", configure)
+    return convert(model, spec, out_dir, "fp16", configure)
 
 
 def _representative_dataset(calibration: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
@@ -61,36 +61,3 @@ def _representative_dataset(calibration: np.ndarray) -> Callable[[], Iterator[li
             yield [np.ascontiguousarray(image.transpose(1, 2, 0)[None], dtype=np.float32)]
 
     return images
-
-
-def _convert(
-    model,
-    spec,
-    out_dir: Path,
-    precision: str,
-    configure: Callable[[object], None],
-    extra: dict | None = None,
-) -> Artifact:
-    """Convert the Keras model with ``configure``'s settings and describe the file."""
-    import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
-
-    path = out_dir / FORMATS["tflite"].file(precision)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    configure(converter)
-    path.write_bytes(converter.convert())
-    interpreter = Interpreter(model_path=str(path))
-    inp = interpreter.get_input_details()[0]
-    out = interpreter.get_output_details()[0]
-    res = spec.resolution
-    # Like the fp32 file: the interpreter resizes the batch at run time.
-    return Artifact(
-        "tflite",
-        path,
-        inp["name"],
-        ("batch", res, res, 3),
-        "NHWC",
-        out["name"],
-        precision=precision,
-        extra=extra or {},
-    )

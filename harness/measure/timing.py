@@ -45,7 +45,6 @@ class TimingResult:
     """Raw timings of one cell; ``cpu_time_s`` and ``wall_time_s`` cover the steady loop."""
 
     first_ms: float
-    first_output: object
     samples_ms: list[float]
     warmup_iters: int
     cpu_time_s: float
@@ -116,11 +115,10 @@ def _steady(
 def time_call(fn: Callable[[], object], config: TimingConfig) -> TimingResult:
     """Time ``fn``: the first (cold) call alone, a warm-up, then the steady loop.
 
-    Each sample is ``time.perf_counter_ns`` around exactly one call. The first
-    call's return value is kept (``first_output``) for the parity check.
+    Each sample is ``time.perf_counter_ns`` around exactly one call.
     """
     start = time.perf_counter_ns()
-    first_output = fn()
+    fn()
     first_ms = (time.perf_counter_ns() - start) / 1e6
     warmup_iters = _warm_up(fn, config)
     samples, cpu_s, wall_s = _steady(
@@ -128,7 +126,6 @@ def time_call(fn: Callable[[], object], config: TimingConfig) -> TimingResult:
     )
     return TimingResult(
         first_ms=first_ms,
-        first_output=first_output,
         samples_ms=samples,
         warmup_iters=warmup_iters,
         cpu_time_s=cpu_s,
