@@ -7,19 +7,42 @@ the rounding rules and the block layout are written once. No framework imports.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from harness.spec import ModelSpec
+from harness.spec import DEFAULT_BN_EPS, ModelSpec
 
-#: One BatchNorm epsilon for every builder (Keras defaults to 1e-3, torch to 1e-5).
-BN_EPS = 1e-3
+#: The BatchNorm epsilon of a spec without a ``[conventions]`` table.
+BN_EPS = DEFAULT_BN_EPS
+
+
+def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow "same" padding of one axis: (before, after), the extra pixel after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+def axis_pads(size: int, kernel: int, stride: int, mode: str) -> tuple[int, int]:
+    """(before, after) padding of one axis under a spec's ``stride2_padding`` convention.
+
+    Both conventions give ceil(size / stride) outputs for odd kernels, and both
+    pad kernel // 2 on each side at stride 1; they differ on strided convs over
+    even inputs ("same" pads (0, 1) where "symmetric" pads (1, 1) for a 3x3).
+    """
+    if mode == "same":
+        return same_pads(size, kernel, stride)
+    if mode == "symmetric":
+        return kernel // 2, kernel // 2
+    raise ValueError(f"unknown padding convention {mode!r}")
 
 
 @dataclass(frozen=True)
 class Conv:
     """A convolution followed by BatchNorm and an optional activation.
 
-    All 3x3 convolutions pad 1 on every side (PyTorch's convention); builders
-    for frameworks with asymmetric "same" padding pad explicitly.
+    ``in_size`` is the side of the (square) input feature map; with the spec's
+    ``padding_mode`` it fixes the padding on each side (:attr:`pads`), which
+    builders apply exactly. ``bn_eps`` is the BatchNorm epsilon.
     """
 
     name: str
@@ -30,10 +53,30 @@ class Conv:
     stride: int
     groups: int
     activation: str | None  # "relu" | "relu6" | None (linear bottleneck)
+    in_size: int
+    padding_mode: str = "symmetric"  # spec.conventions.stride2_padding
+    bn_eps: float = BN_EPS
 
     @property
     def padding(self) -> int:
+        """Symmetric padding per side, k // 2: the output size is the same as with :attr:`pads`."""
         return self.kernel // 2
+
+    @property
+    def pads(self) -> tuple[int, int, int, int]:
+        """Padding (top, bottom, left, right) under the spec's convention."""
+        before, after = axis_pads(self.in_size, self.kernel, self.stride, self.padding_mode)
+        return before, after, before, after
+
+    @property
+    def symmetric(self) -> bool:
+        """Whether every side pads the same (then one ``padding=`` number says it)."""
+        return len(set(self.pads)) == 1
+
+    @property
+    def out_size(self) -> int:
+        top, bottom, _, _ = self.pads
+        return (self.in_size + top + bottom - self.kernel) // self.stride + 1
 
     @property
     def weight_shape(self) -> tuple[int, int, int, int]:
@@ -112,18 +155,29 @@ def head_channels(spec: ModelSpec) -> int:
     return spec.head.channels
 
 
+class _Planner:
+    """Makes the convs in execution order, tracking the feature-map side between them."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.size = spec.resolution
+        self.conventions = spec.conventions
+
+    def conv(self, *layer: Any) -> Conv:
+        """``Conv(name, role, in, out, kernel, stride, groups, activation)`` at the current side."""
+        ours = self.conventions
+        conv = Conv(
+            *layer, in_size=self.size, padding_mode=ours.stride2_padding, bn_eps=ours.bn_eps
+        )
+        self.size = conv.out_size
+        return conv
+
+
 def resolve(spec: ModelSpec) -> Network:
     """Turn the spec's tables into the concrete layer plan."""
+    plan = _Planner(spec)
     stem_out = scaled_channels(spec, spec.stem.channels)
-    stem = Conv(
-        name="stem",
-        role="stem",
-        in_channels=3,
-        out_channels=stem_out,
-        kernel=spec.stem.kernel,
-        stride=spec.stem.stride,
-        groups=1,
-        activation=spec.stem.activation,
+    stem = plan.conv(
+        "stem", "stem", 3, stem_out, spec.stem.kernel, spec.stem.stride, 1, spec.stem.activation
     )
     act = spec.blocks.activation
     blocks: list[Block] = []
@@ -137,18 +191,18 @@ def resolve(spec: ModelSpec) -> Network:
             convs: list[Conv] = []
             if row.t != 1 or spec.blocks.expand_when_t1:
                 # pw: 1x1 expansion to in * t channels
-                convs.append(Conv(f"{name}.expand", "expand", channels, hidden, 1, 1, 1, act))
+                convs.append(plan.conv(f"{name}.expand", "expand", channels, hidden, 1, 1, 1, act))
             # dw: 3x3 spatial conv, depthwise (groups = channels) or standard (groups = 1)
             depthwise = spec.conv == "depthwise"
             role = "dw" if depthwise else "conv"
             groups = hidden if depthwise else 1
-            convs.append(Conv(f"{name}.{role}", role, hidden, hidden, 3, stride, groups, act))
+            convs.append(plan.conv(f"{name}.{role}", role, hidden, hidden, 3, stride, groups, act))
             # pw-linear: 1x1 projection, no activation
-            convs.append(Conv(f"{name}.project", "project", hidden, out, 1, 1, 1, None))
+            convs.append(plan.conv(f"{name}.project", "project", hidden, out, 1, 1, 1, None))
             blocks.append(Block(name, tuple(convs), residual=stride == 1 and channels == out))
             channels = out
     head_out = head_channels(spec)
-    head = Conv("head", "head", channels, head_out, 1, 1, 1, spec.head.activation)
+    head = plan.conv("head", "head", channels, head_out, 1, 1, 1, spec.head.activation)
     classifier = Classifier("classifier", spec.head.classifier, head_out, spec.classes)
     return Network(
         spec=spec,

@@ -18,6 +18,10 @@ from typing import Any
 MIN_RESOLUTION = 32
 MAX_RESOLUTION = 1024
 MAX_WIDTH = 4.0
+#: BatchNorm epsilon when the spec has no ``[conventions]`` table (Keras' default).
+DEFAULT_BN_EPS = 1e-3
+#: "symmetric": k // 2 on every side (PyTorch); "same": TensorFlow's "same" padding.
+STRIDE2_PADDINGS = ("symmetric", "same")
 
 
 class SpecError(ValueError):
@@ -60,6 +64,20 @@ class Head:
 
 
 @dataclass(frozen=True)
+class Conventions:
+    """Numerical conventions of the framework a checkpoint was trained in.
+
+    ``bn_eps`` is every BatchNorm's epsilon (Keras 1e-3, torchvision 1e-5).
+    ``stride2_padding`` says how strided convs pad: "symmetric" pads k // 2 on
+    every side (torchvision); "same" pads like TensorFlow (on an even input a
+    3x3 stride-2 conv pads 0 before and 1 after; Keras applications).
+    """
+
+    bn_eps: float = DEFAULT_BN_EPS
+    stride2_padding: str = "symmetric"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     description: str
@@ -71,6 +89,7 @@ class ModelSpec:
     stem: Stem
     blocks: Blocks
     head: Head
+    conventions: Conventions = Conventions()
     source: str = ""
 
     def with_overrides(
@@ -85,6 +104,19 @@ class ModelSpec:
         spec = dataclasses.replace(self, **changes)
         _check_resolution(spec)
         return spec
+
+    def with_conventions(
+        self, bn_eps: float | None = None, stride2_padding: str | None = None
+    ) -> ModelSpec:
+        """Return a copy with other conventions (e.g. a checkpoint's), validated like the file."""
+        changes: dict[str, Any] = {}
+        if bn_eps is not None:
+            changes["bn_eps"] = bn_eps
+        if stride2_padding is not None:
+            changes["stride2_padding"] = stride2_padding
+        merged = {**dataclasses.asdict(self.conventions), **changes}
+        conventions = _check_conventions(merged, self.source or "<spec>")
+        return dataclasses.replace(self, conventions=conventions)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (used for hashing and manifests)."""
@@ -103,6 +135,7 @@ _CHOICES = {
     ("head", "scale_channels"): ("always", "above_one", "never"),
     ("head", "pool"): ("global", "avg7x7"),
     ("head", "classifier"): ("linear", "conv1x1"),
+    ("conventions", "stride2_padding"): STRIDE2_PADDINGS,
 }
 _FIELDS: dict[str, dict[str, type]] = {
     "model": {
@@ -124,6 +157,11 @@ _FIELDS: dict[str, dict[str, type]] = {
         "classifier": str,
         "softmax": bool,
     },
+    "conventions": {"bn_eps": float, "stride2_padding": str},
+}
+#: Tables that may be left out, and the defaults of their keys.
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "conventions": dataclasses.asdict(Conventions()),
 }
 
 
@@ -200,6 +238,7 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> ModelSpec:
             activation=blocks["activation"], expand_when_t1=blocks["expand_when_t1"], table=table
         ),
         head=Head(**head),
+        conventions=_check_conventions(sections["conventions"], where),
         source=where,
     )
     _check_resolution(spec)
@@ -216,12 +255,14 @@ def spec_from_dict(data: dict[str, Any], where: str = "<manifest>") -> ModelSpec
         "stem": data["stem"],
         "blocks": blocks,
         "head": data["head"],
+        "conventions": data.get("conventions", {}),  # older manifests: the defaults
     }
     return parse_spec(document, where)
 
 
 def _section(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
-    section = raw.get(name)
+    defaults = _DEFAULTS.get(name, {})
+    section = raw.get(name, {} if name in _DEFAULTS else None)
     if not isinstance(section, dict):
         raise SpecError(f"{where}: missing table [{name}]")
     fields = _FIELDS[name]
@@ -230,9 +271,9 @@ def _section(raw: dict[str, Any], name: str, where: str) -> dict[str, Any]:
         raise SpecError(f"{where}: unknown key {name}.{unknown[0]}")
     out: dict[str, Any] = {}
     for key, kind in fields.items():
-        if key not in section:
+        if key not in section and key not in defaults:
             raise SpecError(f"{where}: missing field {name}.{key}")
-        value = section[key]
+        value = section.get(key, defaults.get(key))
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
@@ -261,6 +302,22 @@ def _parse_row(row: Any, index: int, where: str) -> BlockRow:
     if s not in (1, 2):
         raise SpecError(f"{where}: {field}: s must be 1 or 2, got {s}")
     return BlockRow(t=t, c=c, n=n, s=s)
+
+
+def _check_conventions(data: dict[str, Any], where: str) -> Conventions:
+    """Validate a (complete) conventions mapping; one-line errors name the field."""
+    eps = data["bn_eps"]
+    if isinstance(eps, bool) or not isinstance(eps, int | float) or not math.isfinite(eps):
+        raise SpecError(f"{where}: conventions.bn_eps: must be a number, got {eps!r}")
+    if eps <= 0:
+        raise SpecError(f"{where}: conventions.bn_eps: must be > 0, got {eps:g}")
+    padding = data["stride2_padding"]
+    if padding not in STRIDE2_PADDINGS:
+        raise SpecError(
+            f"{where}: conventions.stride2_padding: {padding!r} is not one of "
+            f"{', '.join(STRIDE2_PADDINGS)}"
+        )
+    return Conventions(bn_eps=float(eps), stride2_padding=padding)
 
 
 def _check_int(value: Any, where: str, field: str) -> int:

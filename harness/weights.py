@@ -18,7 +18,7 @@ import zlib
 
 import numpy as np
 
-from harness.architecture import BN_EPS, Conv, Network, resolve
+from harness.architecture import Conv, Network, resolve
 from harness.spec import ModelSpec
 
 Weights = dict[str, np.ndarray]
@@ -62,7 +62,7 @@ def _calibrated_conv(conv: Conv, x: np.ndarray, seed: int, weights: Weights) -> 
     rng = layer_rng(seed, conv.name)
     fan_in = conv.kernel * conv.kernel * (conv.in_channels // conv.groups)
     w = rng.normal(0.0, np.sqrt(2.0 / fan_in), conv.weight_shape).astype(np.float32)
-    y = conv2d_nhwc(x, w, conv.stride, conv.padding, conv.groups)
+    y = conv2d_nhwc(x, w, conv.stride, conv.pads, conv.groups)
     mean = y.mean(axis=(0, 1, 2), dtype=np.float64).astype(np.float32)
     var = y.var(axis=(0, 1, 2), dtype=np.float64).astype(np.float32) + np.float32(1e-3)
     if conv.activation is None:
@@ -77,7 +77,7 @@ def _calibrated_conv(conv: Conv, x: np.ndarray, seed: int, weights: Weights) -> 
     weights[f"{conv.name}.bn.beta"] = beta
     weights[f"{conv.name}.bn.mean"] = mean
     weights[f"{conv.name}.bn.var"] = var
-    y = (y - mean) / np.sqrt(var + BN_EPS) * gamma + beta
+    y = (y - mean) / np.sqrt(var + conv.bn_eps) * gamma + beta
     return activate(y, conv.activation).astype(np.float32)
 
 
@@ -107,15 +107,25 @@ def activate(x: np.ndarray, activation: str | None) -> np.ndarray:
     return x
 
 
-def conv2d_nhwc(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int) -> np.ndarray:
-    """Reference 2D convolution: NHWC input, torch-layout weight, groups 1 or depthwise."""
+def conv2d_nhwc(
+    x: np.ndarray,
+    w: np.ndarray,
+    stride: int,
+    padding: int | tuple[int, int, int, int],
+    groups: int,
+) -> np.ndarray:
+    """Reference 2D convolution: NHWC input, torch-layout weight, groups 1 or depthwise.
+
+    ``padding`` is one number for every side or (top, bottom, left, right).
+    """
     n, h, wd, c = x.shape
     out_c, _, kh, kw = w.shape
     if groups not in (1, c) or (groups == c and out_c != c):
         raise ValueError(f"conv2d_nhwc supports groups 1 or depthwise, got {groups}")
-    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
-    oh = (h + 2 * padding - kh) // stride + 1
-    ow = (wd + 2 * padding - kw) // stride + 1
+    top, bottom, left, right = (padding,) * 4 if isinstance(padding, int) else padding
+    xp = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    oh = (h + top + bottom - kh) // stride + 1
+    ow = (wd + left + right - kw) // stride + 1
     out = np.zeros((n, oh, ow, out_c), dtype=np.float32)
     for i in range(kh):
         for j in range(kw):

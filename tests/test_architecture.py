@@ -1,6 +1,6 @@
 import pytest
 
-from harness.architecture import make_divisible, resolve
+from harness.architecture import axis_pads, make_divisible, resolve, same_pads
 from harness.spec import load_spec
 
 
@@ -52,3 +52,49 @@ def test_article_variant():
 def test_head_widens_only_above_one():
     assert resolve(load_spec("mobilenet_v2", width=0.5)).head.out_channels == 1280
     assert resolve(load_spec("mobilenet_v2", width=1.4)).head.out_channels == 1792
+
+
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "expected"),
+    [
+        (96, 3, 2, (0, 1)),  # even input: the extra pixel goes after
+        (48, 3, 2, (0, 1)),
+        (95, 3, 2, (1, 1)),  # odd input: symmetric
+        (7, 3, 2, (1, 1)),
+        (224, 7, 2, (2, 3)),
+        (225, 7, 2, (3, 3)),
+        (4, 5, 2, (1, 2)),
+        (96, 3, 1, (1, 1)),  # stride 1: symmetric for any size
+        (95, 3, 1, (1, 1)),
+        (96, 1, 1, (0, 0)),
+        (96, 1, 2, (0, 0)),
+    ],
+)
+def test_same_pads_follow_tensorflow(size, kernel, stride, expected):
+    assert same_pads(size, kernel, stride) == expected
+    assert axis_pads(size, kernel, stride, "same") == expected
+    assert axis_pads(size, kernel, stride, "symmetric") == (kernel // 2, kernel // 2)
+
+
+@pytest.mark.parametrize("resolution", [96, 95])
+def test_conventions_reach_every_conv(resolution):
+    spec = load_spec("mobilenet_v2", width=0.35, resolution=resolution)
+    ours = resolve(spec.with_conventions(bn_eps=1e-5, stride2_padding="same"))
+    historical = resolve(spec)
+    convs = ours.convs()
+    assert [c.in_size for c in convs[1:]] == [c.out_size for c in convs[:-1]]
+    assert convs[0].in_size == resolution
+    for conv, old in zip(convs, historical.convs(), strict=True):
+        assert (conv.bn_eps, old.bn_eps) == (1e-5, 1e-3)
+        assert old.pads == (conv.kernel // 2,) * 4
+        assert (conv.in_size, conv.out_size) == (old.in_size, old.out_size)  # same MACs
+        if conv.stride == 1 or conv.in_size % 2:
+            assert conv.pads == old.pads
+        else:
+            assert conv.pads == (0, 1, 0, 1)
+            assert not conv.symmetric
+    asymmetric = [c.name for c in convs if not c.symmetric]
+    if resolution == 96:
+        assert asymmetric == ["stem", "block1.dw", "block3.dw", "block6.dw", "block13.dw"]
+    else:  # 95 -> 48: the stem pads (1, 1), every later strided conv sees an even side
+        assert asymmetric == ["block1.dw", "block3.dw", "block6.dw", "block13.dw"]

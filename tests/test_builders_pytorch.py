@@ -45,3 +45,35 @@ def test_article_outputs_probabilities():
         out = build(spec)(torch.from_numpy(sample_input(spec, 2))).numpy()
     assert out.shape == (2, 1000)
     np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def same_and_symmetric():
+    """The same weights in a TF-"same" and a symmetric-padding model (eps 1e-5 both)."""
+    spec = load_spec("mobilenet_v2", width=0.35, resolution=96).with_conventions(bn_eps=1e-5)
+    same = spec.with_conventions(stride2_padding="same")
+    weights = make_weights(same)
+    return spec, build(same, weights), build(spec, weights)
+
+
+def test_same_padding_keeps_the_state_dict(same_and_symmetric):
+    _, same, symmetric = same_and_symmetric
+    assert same.state_dict().keys() == symmetric.state_dict().keys()
+    modules = dict(same.named_modules())
+    assert modules["stem.pad"].padding == (0, 1, 0, 1)  # (left, right, top, bottom)
+    assert modules["stem.conv"].padding == (0, 0)
+    assert modules["block2.dw.conv"].padding == (1, 1)
+    assert "block2.dw.pad" not in modules
+    assert modules["block1.dw.bn"].eps == 1e-5
+    assert not any(name.endswith(".pad") for name, _ in symmetric.named_modules())
+
+
+def test_same_padding_changes_the_outputs(same_and_symmetric):
+    """The convention cannot silently do nothing: same weights, different function."""
+    from harness.parity import compare
+
+    spec, same, symmetric = same_and_symmetric
+    x = torch.from_numpy(sample_input(spec, 8))
+    with torch.no_grad():
+        errors = compare(symmetric(x).numpy(), same(x).numpy())
+    assert errors["rel_l2_err"] > 0.05

@@ -2,7 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.exporters.artifacts import cache_key
 from harness.spec import (
+    Conventions,
     SpecError,
     available_models,
     final_feature_size,
@@ -11,6 +13,7 @@ from harness.spec import (
 )
 
 REFERENCE_TOML = (Path(__file__).parents[1] / "models" / "mobilenet_v2.toml").read_text()
+KERAS_CONVENTIONS = '\n[conventions]\nbn_eps = 1e-3\nstride2_padding = "same"\n'
 
 
 def write_spec(tmp_path: Path, text: str) -> Path:
@@ -67,6 +70,13 @@ def test_round_trip_through_dict():
         (lambda t: t.replace('conv = "depthwise"', 'conv = "grouped"'), "model.conv"),
         (lambda t: t.replace("softmax = false", "softmax = 1"), "head.softmax"),
         (lambda t: t.replace("[model]", "[model"), "not valid TOML"),
+        (lambda t: t + "\n[conventions]\nbn_eps = 0\n", "conventions.bn_eps"),
+        (lambda t: t + "\n[conventions]\nbn_eps = -1e-5\n", "conventions.bn_eps"),
+        (lambda t: t + "\n[conventions]\nbn_eps = nan\n", "conventions.bn_eps"),
+        (lambda t: t + '\n[conventions]\nbn_eps = "1e-5"\n', "conventions.bn_eps"),
+        (lambda t: t + '\n[conventions]\nstride2_padding = "valid"\n', "stride2_padding"),
+        (lambda t: t + "\n[conventions]\nstride2_padding = 1\n", "stride2_padding"),
+        (lambda t: t + "\n[conventions]\nmomentum = 0.1\n", "conventions.momentum"),
     ],
 )
 def test_bad_specs_name_file_and_field(tmp_path, edit, message):
@@ -77,6 +87,45 @@ def test_bad_specs_name_file_and_field(tmp_path, edit, message):
     assert message in text
     assert str(path) in text
     assert "\n" not in text
+
+
+def test_conventions_default_to_the_historical_ones():
+    spec = load_spec("mobilenet_v2")
+    assert spec.conventions == Conventions(bn_eps=1e-3, stride2_padding="symmetric")
+    assert spec.to_dict()["conventions"] == {"bn_eps": 1e-3, "stride2_padding": "symmetric"}
+
+
+def test_conventions_table(tmp_path):
+    spec = load_spec(write_spec(tmp_path, REFERENCE_TOML + KERAS_CONVENTIONS))
+    assert spec.conventions == Conventions(bn_eps=1e-3, stride2_padding="same")
+    partial = REFERENCE_TOML + "\n[conventions]\nbn_eps = 1e-5\n"
+    spec = load_spec(write_spec(tmp_path, partial))
+    assert spec.conventions == Conventions(bn_eps=1e-5, stride2_padding="symmetric")
+
+
+def test_conventions_round_trip_and_old_dicts(tmp_path):
+    spec = load_spec(write_spec(tmp_path, REFERENCE_TOML + KERAS_CONVENTIONS), width=0.5)
+    back = spec_from_dict(spec.to_dict())
+    assert back.conventions == spec.conventions
+    assert back.to_dict() == spec.to_dict()
+    old = load_spec("mobilenet_v2").to_dict()
+    del old["conventions"]  # a manifest written before the table existed
+    assert spec_from_dict(old).conventions == Conventions()
+
+
+def test_with_conventions():
+    spec = load_spec("mobilenet_v2", width=0.35, resolution=96)
+    torch_like = spec.with_conventions(bn_eps=1e-5)
+    assert torch_like.conventions == Conventions(bn_eps=1e-5, stride2_padding="symmetric")
+    keras_like = torch_like.with_conventions(bn_eps=1e-3, stride2_padding="same")
+    assert keras_like.conventions == Conventions(bn_eps=1e-3, stride2_padding="same")
+    assert (keras_like.width, keras_like.resolution) == (0.35, 96)
+    assert len({cache_key(s, 0) for s in (spec, torch_like, keras_like)}) == 3
+    with pytest.raises(SpecError, match=r"conventions\.bn_eps") as info:
+        spec.with_conventions(bn_eps=0.0)
+    assert spec.source in str(info.value)
+    with pytest.raises(SpecError, match=r"conventions\.stride2_padding"):
+        spec.with_conventions(stride2_padding="SAME")
 
 
 def test_article_needs_a_7x7_final_map():

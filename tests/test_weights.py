@@ -3,7 +3,13 @@ import pytest
 
 from harness.architecture import resolve
 from harness.spec import load_spec
-from harness.weights import activate, conv2d_nhwc, make_weights, sample_input
+from harness.weights import (
+    CALIBRATION_BATCH,
+    activate,
+    conv2d_nhwc,
+    make_weights,
+    sample_input,
+)
 
 
 def test_deterministic_and_seeded():
@@ -67,6 +73,51 @@ def test_conv2d_nhwc_matches_a_direct_sum():
     assert out[0, 1, 1, 1] == pytest.approx(expected, rel=1e-5)
     dw = conv2d_nhwc(x, w[:2, :1], stride=1, padding=1, groups=2)
     assert dw[0, 2, 2, 1] == pytest.approx(float((xp[0, 2:5, 2:5, 1] * w[1, 0]).sum()), rel=1e-5)
+
+
+@pytest.mark.parametrize("groups", [1, 4])
+@pytest.mark.parametrize("pads", [(0, 1, 0, 1), (1, 1, 1, 1), (2, 0, 1, 3)])
+def test_conv2d_nhwc_matches_torch_with_per_side_padding(groups, pads):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 8, 8, 4)).astype(np.float32)
+    w = rng.standard_normal((4, 4 // groups, 3, 3)).astype(np.float32)
+    top, bottom, left, right = pads
+    xt = torch.nn.functional.pad(
+        torch.from_numpy(x).permute(0, 3, 1, 2), (left, right, top, bottom)
+    )
+    expected = torch.nn.functional.conv2d(xt, torch.from_numpy(w), stride=2, groups=groups)
+    out = conv2d_nhwc(x, w, stride=2, padding=pads, groups=groups)
+    np.testing.assert_allclose(out, expected.permute(0, 2, 3, 1).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("bn_eps", "padding"), [(1e-3, "symmetric"), (1e-5, "same")])
+def test_bn_statistics_are_what_the_model_computes(bn_eps, padding):
+    """Calibration pads and normalises like the built model: each BN's moving mean is
+    the mean of its real input on the calibration batch."""
+    torch = pytest.importorskip("torch")
+    from harness.builders.pytorch import build
+
+    spec = load_spec("mobilenet_v2", width=0.35, resolution=96)
+    spec = spec.with_conventions(bn_eps=bn_eps, stride2_padding=padding)
+    model = build(spec, seed=0)
+    seen = {}
+
+    def record(name):
+        def hook(module, inputs, _out):
+            seen[name] = (inputs[0].mean(dim=(0, 2, 3)), module.running_mean, module.eps)
+
+        return hook
+
+    for name, module in model.named_modules():
+        if name.endswith(".bn"):
+            module.register_forward_hook(record(name))
+    with torch.no_grad():
+        model(torch.from_numpy(sample_input(spec, CALIBRATION_BATCH, 1)))
+    assert len(seen) == len(resolve(spec).convs())
+    for name, (mean, running_mean, eps) in seen.items():
+        assert eps == bn_eps
+        np.testing.assert_allclose(mean, running_mean, rtol=1e-3, atol=1e-3, err_msg=name)
 
 
 def test_activations():

@@ -1,9 +1,10 @@
 """Build a Keras 3 functional model from a spec, with weights from :mod:`harness.weights`.
 
 Layer names follow the spec (``block3.expand.conv``, ``block3.expand.bn``, ...).
-Input is NHWC float32. Stride-2 convs pad explicitly with ``ZeroPadding2D`` and
-use "valid": Keras' "same" would pad 0 before and 1 after on even inputs, where
-PyTorch (our reference) pads 1 on both sides.
+Input is NHWC float32. Strided convs pad exactly what ``Conv.pads`` says (the
+spec's convention) with ``ZeroPadding2D`` and use "valid": Keras' own "same"
+pads 0 before and 1 after on even inputs, which is only one of the conventions.
+Stride-1 convs pad k // 2 on each side under both, so they use "same".
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from harness.architecture import BN_EPS, Conv, Network, resolve
+from harness.architecture import Conv, Network, resolve
 from harness.spec import ModelSpec
 from harness.weights import Weights, make_weights
 
@@ -21,8 +22,9 @@ INPUT_NAME = "input"
 
 def _conv_bn_act(x, conv: Conv):
     """Conv -> BatchNorm -> activation (none for a linear bottleneck)."""
-    if conv.stride > 1 and conv.padding:
-        x = layers.ZeroPadding2D(conv.padding, name=f"{conv.name}.pad")(x)
+    top, bottom, left, right = conv.pads
+    if conv.stride > 1 and any(conv.pads):
+        x = layers.ZeroPadding2D(((top, bottom), (left, right)), name=f"{conv.name}.pad")(x)
         padding = "valid"
     else:
         padding = "same"
@@ -43,7 +45,7 @@ def _conv_bn_act(x, conv: Conv):
             use_bias=False,
             name=f"{conv.name}.conv",
         )(x)
-    x = layers.BatchNormalization(epsilon=BN_EPS, name=f"{conv.name}.bn")(x)
+    x = layers.BatchNormalization(epsilon=conv.bn_eps, name=f"{conv.name}.bn")(x)
     if conv.activation is not None:
         max_value = 6.0 if conv.activation == "relu6" else None
         x = layers.ReLU(max_value=max_value, name=f"{conv.name}.act")(x)

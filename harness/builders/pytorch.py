@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.architecture import BN_EPS, Block, Conv, Network, resolve
+from harness.architecture import Block, Conv, Network, resolve
 from harness.spec import ModelSpec
 from harness.weights import Weights, make_weights
 
@@ -21,21 +21,27 @@ _ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6}
 
 
 class ConvBNAct(nn.Sequential):
-    """Conv -> BatchNorm -> activation (none for a linear bottleneck)."""
+    """[pad ->] Conv -> BatchNorm -> activation (none for a linear bottleneck).
+
+    Symmetric padding is the conv's own ``padding``; asymmetric padding (TF "same"
+    on an even input) is a ``ZeroPad2d`` named ``pad`` before a conv with none.
+    """
 
     def __init__(self, conv: Conv) -> None:
-        layers: dict[str, nn.Module] = {
-            "conv": nn.Conv2d(
-                conv.in_channels,
-                conv.out_channels,
-                conv.kernel,
-                stride=conv.stride,
-                padding=conv.padding,
-                groups=conv.groups,
-                bias=False,
-            ),
-            "bn": nn.BatchNorm2d(conv.out_channels, eps=BN_EPS),
-        }
+        top, bottom, left, right = conv.pads
+        layers: dict[str, nn.Module] = {}
+        if not conv.symmetric:
+            layers["pad"] = nn.ZeroPad2d((left, right, top, bottom))
+        layers["conv"] = nn.Conv2d(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel,
+            stride=conv.stride,
+            padding=top if conv.symmetric else 0,
+            groups=conv.groups,
+            bias=False,
+        )
+        layers["bn"] = nn.BatchNorm2d(conv.out_channels, eps=conv.bn_eps)
         if conv.activation is not None:
             layers["act"] = _ACTIVATIONS[conv.activation]()
         super().__init__(OrderedDict(layers))
