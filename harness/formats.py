@@ -340,6 +340,12 @@ def distributions() -> tuple[str, ...]:
     return tuple(dict.fromkeys([*names, *COMMON_DISTRIBUTIONS]))
 
 
+def precision_rank(precision: Any) -> tuple[int, str]:
+    """Sort key: fp32, fp16, bf16, int8, then anything else by name."""
+    text = str(precision)
+    return (PRECISIONS.index(text) if text in PRECISIONS else len(PRECISIONS), text)
+
+
 def parse_precisions(text: str) -> list[str]:
     """``fp32,int8`` or ``all`` -> precision names; ValueError listing the valid ones."""
     names = [p.strip() for p in text.split(",") if p.strip()]
@@ -352,6 +358,16 @@ def parse_precisions(text: str) -> list[str]:
             f"{', '.join(PRECISIONS)} or all"
         )
     return list(dict.fromkeys(names))
+
+
+def missing_for(keys: Iterable[str]) -> str | None:
+    """Why the first of these artifact keys cannot be exported here (None: all can)."""
+    for key in keys:
+        fmt, precision = parse_key(key)
+        reason = fmt.missing(precision)
+        if reason:
+            return reason
+    return None
 
 
 def parse_key(key: str) -> tuple[Format, str]:

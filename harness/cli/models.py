@@ -74,7 +74,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from harness.exporters.artifacts import cache_dir, copy_export, read_manifest
     from harness.exporters.isolated import export_isolated
-    from harness.formats import FORMATS, artifact_keys, parse_key, parse_precisions
+    from harness.formats import FORMATS, artifact_keys, missing_for, parse_precisions
 
     spec = load_spec(args.spec, args.width, args.resolution)
     try:
@@ -82,10 +82,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         formats = artifact_keys(args.formats or list(FORMATS), precisions)
     except ValueError as exc:
         raise UsageError(f"mobilebench export: error: {exc}") from None
-    for key in formats:
-        reason = parse_key(key)[0].missing(parse_key(key)[1])
-        if reason:
-            raise UsageError(f"mobilebench export: error: {reason}")
+    reason = missing_for(formats)
+    if reason:
+        raise UsageError(f"mobilebench export: error: {reason}")
     folder = cache_dir(spec, args.seed)
     folder.mkdir(parents=True, exist_ok=True)
     with Progress(console=console, transient=True) as progress:

@@ -25,7 +25,15 @@ from typing import Any
 import numpy as np
 
 from harness.exporters.base import Artifact
-from harness.formats import FORMATS, FP32, by_source, distributions, get_format, parse_key
+from harness.formats import (
+    FORMATS,
+    FP32,
+    by_source,
+    distributions,
+    get_format,
+    missing_for,
+    parse_key,
+)
 from harness.inputs import EVALUATION_IMAGES, PARITY_IMAGES, calibration_set, evaluation_set
 from harness.inputs import describe as describe_inputs
 from harness.spec import ModelSpec
@@ -172,11 +180,9 @@ def export(
     the per-process step that keeps going.
     """
     names = list(FORMATS if formats is None else formats)
-    for name in names:
-        fmt, precision = parse_key(name)
-        reason = fmt.missing(precision)
-        if reason:
-            raise MissingFramework(reason)
+    reason = missing_for(names)
+    if reason:
+        raise MissingFramework(reason)
     for source, group in export_plan(spec, seed, names).items():
         errors = export_source(spec, source, group, seed, on_progress)
         if errors:
@@ -321,7 +327,7 @@ def copy_export(folder: Path, out: Path, formats: Iterable[str]) -> Path:
     """Copy the chosen artifact keys, the reference and the manifest from ``folder`` to ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     manifest = read_manifest(folder)
-    keys = [parse_key(f)[0].key(parse_key(f)[1]) for f in formats]
+    keys = [fmt.key(precision) for fmt, precision in map(parse_key, formats)]
     keep = {k: manifest["artifacts"][k] for k in keys if k in manifest["artifacts"]}
     for entry in keep.values():
         src, dst = folder / entry["path"], out / entry["path"]
