@@ -33,6 +33,11 @@ def evaluation_set(spec: ModelSpec, seed: int = 0) -> np.ndarray:
     return sample_input(spec, EVALUATION_IMAGES, seed)
 
 
+def parity_set(spec: ModelSpec, seed: int = 0) -> np.ndarray:
+    """The leading :data:`PARITY_IMAGES` evaluation images, drawn alone (same stream)."""
+    return sample_input(spec, PARITY_IMAGES, seed)
+
+
 def calibration_set(spec: ModelSpec, seed: int = 0) -> np.ndarray:
     """The seeded calibration images, NCHW float32, disjoint from the evaluation set."""
     rng = np.random.default_rng([seed, _CALIBRATION_STREAM])

@@ -23,9 +23,8 @@ import numpy as np
 from harness.exporters.artifacts import REFERENCE, artifact_in, read_manifest, write_manifest
 from harness.exporters.base import Artifact
 from harness.formats import FP32, parse_key
-from harness.inputs import PARITY_IMAGES
+from harness.inputs import PARITY_IMAGES, evaluation_set, parity_set
 from harness.spec import spec_from_dict
-from harness.weights import sample_input
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +115,12 @@ def run_artifact(artifact: Artifact, batch: np.ndarray, threads: int = 1) -> np.
 
 def evaluation_input(manifest: dict[str, Any]) -> np.ndarray:
     """The export folder's evaluation images (the rows of its reference)."""
-    spec = spec_from_dict(manifest["spec"])
-    record = manifest["parity_input"]
-    return sample_input(spec, record["images"], record["seed"])
+    return evaluation_set(spec_from_dict(manifest["spec"]), manifest["parity_input"]["seed"])
 
 
 def parity_input(manifest: dict[str, Any]) -> np.ndarray:
     """The leading evaluation images an export is checked with."""
-    return evaluation_input(manifest)[:PARITY_IMAGES]
+    return parity_set(spec_from_dict(manifest["spec"]), manifest["parity_input"]["seed"])
 
 
 def check_export(

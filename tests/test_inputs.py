@@ -10,6 +10,7 @@ from harness.inputs import (
     describe,
     digest,
     evaluation_set,
+    parity_set,
 )
 from harness.spec import load_spec
 from harness.weights import sample_input
@@ -40,6 +41,7 @@ def test_no_calibration_image_is_evaluated():
 
 def test_parity_images_lead_the_evaluation_set():
     assert np.array_equal(evaluation_set(SPEC)[:PARITY_IMAGES], sample_input(SPEC, PARITY_IMAGES))
+    assert np.array_equal(evaluation_set(SPEC, 5)[:PARITY_IMAGES], parity_set(SPEC, 5))
 
 
 def test_digests_follow_content_shape_and_dtype():
