@@ -149,7 +149,8 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
     writer = RunWriter(folder)
     state = RunState(folder=folder, run_id=run_id, total=len(cells))
 
-    runnable = [cell for cell in cells if not cell_skip_reason(cell, config)]
+    skips = {cell: cell_skip_reason(cell, config) for cell in cells}
+    runnable = [cell for cell in cells if not skips[cell]]
     precisions = sorted({c.precision for c in runnable} | {"fp32"}, key=PRECISIONS.index)
     report("phase", {"text": f"measuring the device's GEMM peak ({', '.join(precisions)})"})
     peaks = device_peaks(sorted({cell.threads for cell in cells}), folder / CELL_LOG, precisions)
@@ -162,7 +163,7 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
     }
     writer.write_env(env)
 
-    exports = _export_all(config, specs, cells, folder, report)
+    exports = _export_all(config, specs, runnable, folder, report)
     identity = {
         "run_id": run_id,
         "device_id": fingerprint["device_id"],
@@ -174,7 +175,10 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
             report("cell", {"cell": cell})
             _settle(config, first=index == 0, report=report)
             peak = peaks.get(cell.precision, {}).get(str(cell.threads), {})
-            row, samples = _run_cell(cell, specs[cell.model], exports, config, folder, peak)
+            if skips[cell]:
+                row, samples = _skipped(_identity(cell, specs[cell.model]), skips[cell]), []
+            else:
+                row, samples = _run_cell(cell, specs[cell.model], exports, config, folder, peak)
             row.update(identity, timestamp=datetime.now(UTC).isoformat(timespec="seconds"))
             writer.append(row, samples)
             state.rows.append(row)
@@ -211,16 +215,15 @@ def _export_all(
     folder: Path,
     report: Reporter,
 ) -> dict[tuple[str, str], Path | str]:
-    """Export what the runnable cells need; (model, artifact key) -> folder or failure reason."""
+    """Export what ``cells`` (the runnable ones) need; (model, artifact key) -> folder or
+    failure reason."""
     from harness.backends import get_backend
     from harness.exporters.isolated import export_isolated
 
     needed: dict[str, dict[str, None]] = {}
     for cell in cells:
-        if not cell_skip_reason(cell, config):
-            fmt = get_backend(cell.backend).artifact_format
-            keys = artifact_keys([fmt], [cell.precision])
-            needed.setdefault(cell.model, {}).update(dict.fromkeys(keys))
+        keys = artifact_keys([get_backend(cell.backend).artifact_format], [cell.precision])
+        needed.setdefault(cell.model, {}).update(dict.fromkeys(keys))
     exports: dict[tuple[str, str], Path | str] = {}
     for name, keys in needed.items():
 
@@ -235,6 +238,26 @@ def _export_all(
 
 
 # --- one cell ---------------------------------------------------------------------------
+
+
+def _identity(cell: Cell, spec: ModelSpec) -> dict[str, Any]:
+    """What every row of ``cell`` carries, whatever its status."""
+    from harness.backends import get_backend
+    from harness.macs import count
+
+    counted = count(spec)
+    return {
+        **cell.key(),
+        "cell_id": cell_id(cell.key()),
+        "backend_version": get_backend(cell.backend).version(),
+        "macs": counted.macs,
+        "params": counted.params,
+    }
+
+
+def _skipped(row: dict[str, Any], reason: str) -> dict[str, Any]:
+    """``row`` of a cell that does not run here, and why."""
+    return {**row, "status": "skipped", "reason": reason}
 
 
 def _no_peak_reason(cell: Cell, peak: dict[str, Any]) -> str | None:
@@ -253,23 +276,12 @@ def _run_cell(
     folder: Path,
     peak: dict[str, Any],
 ) -> tuple[dict[str, Any], list[float]]:
-    """Measure one cell in a child; ``peak`` is the device's GEMM peak at its thread count
-    and precision (``gmacs_per_s`` None, with a ``reason``, when there is none)."""
+    """Measure one runnable cell in a child; ``peak`` is the device's GEMM peak at its
+    thread count and precision (``gmacs_per_s`` None, with a ``reason``, when there is none)."""
     from harness.backends import get_backend
-    from harness.macs import count
 
     cls = get_backend(cell.backend)
-    counted = count(spec)
-    row: dict[str, Any] = {
-        **cell.key(),
-        "cell_id": cell_id(cell.key()),
-        "backend_version": cls.version(),
-        "macs": counted.macs,
-        "params": counted.params,
-    }
-    reason = cell_skip_reason(cell, config)
-    if reason:
-        return {**row, "status": "skipped", "reason": reason}, []
+    row = _identity(cell, spec)
     key = get_format(cls.artifact_format).key(cell.precision)
     export = exports.get((cell.model, key))
     if not isinstance(export, Path):
@@ -278,7 +290,7 @@ def _run_cell(
     row["size_mb"] = size_mb(row["artifact_bytes"])
     short = memory_shortfall(row["artifact_bytes"], conditions.available_memory_mb())
     if short:
-        return {**row, "status": "skipped", "reason": short}, []
+        return _skipped(row, short), []
     before = conditions.snapshot()
     outcome = in_child(
         measure_cell,
