@@ -92,6 +92,12 @@ def session_options(threads: int):
 
 def optimized_graph(path: Path, threads: int):
     """The graph a CPU session with :func:`session_options` runs the file at ``path`` as."""
+    return session_with_graph(str(path), threads)[1]
+
+
+def session_with_graph(model: str | bytes, threads: int) -> tuple[Any, Any]:
+    """A CPU session with :func:`session_options` for ``model`` (a path or serialized
+    bytes), and the optimised graph it really runs."""
     import onnx
     import onnxruntime as ort
 
@@ -99,8 +105,8 @@ def optimized_graph(path: Path, threads: int):
         options = session_options(threads)
         options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
         options.log_severity_level = 3  # not the warning that an NCHWc graph is CPU-specific
-        ort.InferenceSession(str(path), sess_options=options, providers=_PROVIDERS["cpu"])
-        return onnx.load(options.optimized_model_filepath).graph
+        session = ort.InferenceSession(model, sess_options=options, providers=_PROVIDERS["cpu"])
+        return session, onnx.load(options.optimized_model_filepath).graph
 
 
 def conv_kernels(graph) -> list[tuple[str, str]]:

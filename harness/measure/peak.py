@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -145,12 +144,12 @@ def _torch_int8_probe(threads: int, size: int) -> Iterator[tuple]:
         yield _label("torch", torch) + " (_int_mm)", gemm, out.numpy, (a, b)
 
 
-def _ort_session(op: str, a: np.ndarray, b: np.ndarray, out_dtype: type, threads: int, opt: str):
-    """A one-node ``op(A, B)`` session, B an initializer as in a model (ORT prepacks it)."""
-    import onnxruntime as ort
+def _ort_session(op: str, a: np.ndarray, b: np.ndarray, out_dtype: type, threads: int):
+    """A one-node ``op(A, B)`` session, B an initializer as in a model (ORT prepacks it),
+    and the optimised graph it runs."""
     from onnx import helper, numpy_helper
 
-    from harness.backends.onnxruntime import session_options
+    from harness.backends.onnxruntime import session_with_graph
 
     inputs = [helper.make_tensor_value_info("A", helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)]
     out_type = helper.np_dtype_to_tensor_dtype(np.dtype(out_dtype))
@@ -159,25 +158,17 @@ def _ort_session(op: str, a: np.ndarray, b: np.ndarray, out_dtype: type, threads
     graph = helper.make_graph([node], "gemm", inputs, outputs, [numpy_helper.from_array(b, "B")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8  # old enough for any supported onnxruntime
-    options = session_options(threads)
-    options.optimized_model_filepath = opt  # what really runs, for the fp16 check
-    options.log_severity_level = 3  # saving a level-99 graph warns; it is only read back
-    return ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+    return session_with_graph(model.SerializeToString(), threads)
 
 
 @contextlib.contextmanager
 def _run_ort(
     op: str, a: np.ndarray, b: np.ndarray, out_dtype: type, threads: int, suffix: str = ""
 ) -> Iterator[tuple]:
-    import onnx
     import onnxruntime as ort
 
-    with tempfile.TemporaryDirectory() as tmp:
-        opt = str(Path(tmp) / "optimized.onnx")
-        session = _ort_session(op, a, b, out_dtype, threads, opt)
-        ops = [node.op_type for node in onnx.load(opt).graph.node]
+    session, graph = _ort_session(op, a, b, out_dtype, threads)
+    ops = [node.op_type for node in graph.node]
     if ops != [op]:
         raise RuntimeError(f"onnxruntime rewrote {op} into {ops}: not a {a.dtype} kernel")
     out = ort.OrtValue.ortvalue_from_numpy(np.empty(a.shape, dtype=out_dtype))
