@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.formats import FP32, PRECISIONS
+from harness.formats import FP32, precision_rank
 from harness.report import pytest_bench
 from harness.results import (
     ALL_COLUMNS,
@@ -236,7 +236,7 @@ def peak_entries(env: Mapping[str, Any]) -> dict[str, dict[int, dict[str, Any]]]
             out[str(precision)] = _peak_entries(entries, str(precision))
     if not out.get(FP32):
         out[FP32] = _peak_entries(env.get("gemm_peak"), FP32)
-    ordered = sorted(out, key=_precision_rank)
+    ordered = sorted(out, key=precision_rank)
     return {p: out[p] for p in ordered if out[p]}
 
 
@@ -274,12 +274,6 @@ def _unmeasured(entry: Mapping[str, Any]) -> str:
         else ""
     )
     return str(entry.get("reason") or probes or "not measured")
-
-
-def _precision_rank(precision: Any) -> tuple[int, str]:
-    """Sort key: fp32, fp16, bf16, int8, then anything else by name."""
-    text = str(precision)
-    return (PRECISIONS.index(text) if text in PRECISIONS else len(PRECISIONS), text)
 
 
 def version_column(package: str) -> str:

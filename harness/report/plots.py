@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from harness.report.tables import peak_label, precision_rank
+from harness.formats import precision_rank
+from harness.report.tables import peak_label
 
 _RC = {
     "svg.hashsalt": "mobilebench",

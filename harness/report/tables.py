@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.formats import FP32, PRECISIONS
+from harness.formats import FP32, precision_rank
 
 DEPTHWISE_MODEL = "mobilenet_v2"
 STANDARD_MODEL = "standard_conv"
@@ -42,10 +42,29 @@ def precisions(results: pd.DataFrame) -> list[str]:
     return sorted(found, key=precision_rank)
 
 
-def precision_rank(precision: Any) -> tuple[int, str]:
-    """Sort key: fp32, fp16, bf16, int8, then anything else by name."""
-    text = str(precision)
-    return (PRECISIONS.index(text) if text in PRECISIONS else len(PRECISIONS), text)
+def sorted_by_precision(
+    frame: pd.DataFrame, before: list[str], after: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """``frame`` sorted by the ``before`` columns, then precision (fp32 first), then ``after``."""
+    ranked = frame.assign(_rank=frame["precision"].map(precision_rank))
+    ranked = ranked.sort_values([*before, "_rank", *after], kind="stable")
+    return ranked.drop(columns="_rank").reset_index(drop=True)
+
+
+def twin_pairs(rows: pd.DataFrame, conv: pd.Series, values: Mapping[str, str]) -> pd.DataFrame:
+    """Each depthwise-network row (``conv`` "depthwise") beside its standard twin's row on
+    PAIR_KEY; each column of ``values`` becomes ``dw_<name>`` and ``std_<name>``."""
+    keep = [*PAIR_KEY, *values]
+    dw = rows.loc[conv == "depthwise", [*keep, "device_name", "run_id"]]
+    std = rows.loc[conv == "standard", keep]
+    pairs = dw.merge(std, on=list(PAIR_KEY), suffixes=("_dw", "_std"))
+    return pairs.rename(
+        columns={
+            f"{column}_{side}": f"{side}_{name}"
+            for column, name in values.items()
+            for side in ("dw", "std")
+        }
+    )
 
 
 def precision_of(value: Any) -> str:
@@ -139,9 +158,7 @@ def fastest(cell_table: pd.DataFrame) -> pd.DataFrame:
         return timed
     keys = ["device_id", "model", "precision", "batch"]
     best = timed.loc[timed.groupby(keys, dropna=False)["latency_ms_p50"].idxmin()]
-    best = best.assign(_rank=best["precision"].map(precision_rank))
-    order = ["device_id", "model", "_rank", "batch"]
-    return best.sort_values(order).drop(columns="_rank").reset_index(drop=True)
+    return sorted_by_precision(best, ["device_id", "model"], ("batch",))
 
 
 def depthwise(cell_table: pd.DataFrame) -> pd.DataFrame:
@@ -150,24 +167,14 @@ def depthwise(cell_table: pd.DataFrame) -> pd.DataFrame:
     ``realised_pct`` = latency ratio / MAC ratio: the share of the depthwise MAC
     saving that shows up as wall time (100% = latency scales with MACs).
     """
-    keep = [*PAIR_KEY, "latency_ms_p50", "macs"]
-    dw = cell_table.loc[cell_table["model"] == DEPTHWISE_MODEL, [*keep, "device_name", "run_id"]]
-    std = cell_table.loc[cell_table["model"] == STANDARD_MODEL, keep]
-    pairs = dw.merge(std, on=list(PAIR_KEY), suffixes=("_dw", "_std"))
-    pairs = pairs.rename(
-        columns={
-            "latency_ms_p50_dw": "dw_p50_ms",
-            "latency_ms_p50_std": "std_p50_ms",
-            "macs_dw": "dw_macs",
-            "macs_std": "std_macs",
-        }
-    )
+    conv = cell_table["model"].map(_CONV_OF_MODEL)
+    pairs = twin_pairs(cell_table, conv, {"latency_ms_p50": "p50_ms", "macs": "macs"})
     pairs["latency_ratio"] = pairs["std_p50_ms"] / pairs["dw_p50_ms"]
     pairs["mac_ratio"] = pairs["std_macs"] / pairs["dw_macs"]
     pairs["realised_pct"] = 100.0 * pairs["latency_ratio"] / pairs["mac_ratio"]
-    pairs["_rank"] = pairs["precision"].map(precision_rank)
-    order = ["device_id", "backend", "mode", "_rank", "batch", "threads", "run_key"]
-    return pairs.sort_values(order).drop(columns="_rank").reset_index(drop=True)
+    return sorted_by_precision(
+        pairs, ["device_id", "backend", "mode"], ("batch", "threads", "run_key")
+    )
 
 
 def repeats(results: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
@@ -219,9 +226,7 @@ def roofs(cell_table: pd.DataFrame, peaks: pd.DataFrame) -> pd.DataFrame:
     measured = peaks.dropna(subset=["gmacs_per_s"]).sort_values("run_key")
     latest = measured.drop_duplicates(key, keep="last").astype({"threads": float})
     both = latest.merge(used, on=key).astype({"threads": int})
-    both["_rank"] = both["precision"].map(precision_rank)
-    both = both.sort_values(["device_name", "_rank", "threads"]).drop(columns="_rank")
-    return both.reset_index(drop=True)
+    return sorted_by_precision(both, ["device_name"], ("threads",))
 
 
 def precision_table(cell_table: pd.DataFrame) -> pd.DataFrame:
@@ -240,10 +245,8 @@ def precision_table(cell_table: pd.DataFrame) -> pd.DataFrame:
     table = cell_table.merge(fp32, on=key, how="left")
     table["speed_up"] = table["fp32_p50_ms"] / table["latency_ms_p50"]
     table["size_ratio"] = table["size_mb"] / table["fp32_size_mb"]
-    table["_rank"] = table["precision"].map(precision_rank)
     order = ["device_name", "device_id", "model", "backend", "mode", "batch", "threads"]
-    table = table.sort_values([*order, "_rank", "run_key"], kind="stable")
-    return table.drop(columns="_rank").reset_index(drop=True)
+    return sorted_by_precision(table, order, ("run_key",))
 
 
 def not_measured(results: pd.DataFrame) -> pd.DataFrame:
@@ -267,9 +270,7 @@ def not_measured(results: pd.DataFrame) -> pd.DataFrame:
         models=("model", lambda m: ", ".join(sorted(set(map(str, m.dropna()))))),
         cells=("cell_id", "size"),
     ).reset_index()
-    table["_rank"] = table["precision"].map(precision_rank)
-    table = table.sort_values(["device_name", "backend", "mode", "_rank", "status"])
-    return table.drop(columns="_rank")[columns].reset_index(drop=True)
+    return sorted_by_precision(table, ["device_name", "backend", "mode"], ("status",))[columns]
 
 
 def pareto_points(cell_table: pd.DataFrame) -> pd.DataFrame:
@@ -302,21 +303,11 @@ def precision_depthwise(table: pd.DataFrame) -> pd.DataFrame:
     """
     conv = table["conv"].fillna(table["model"].map(_CONV_OF_MODEL))
     variants = table[(table["precision"] != FP32) & table["speed_up"].notna()]
-    keep = [*PAIR_KEY, "speed_up", "latency_ms_p50"]
-    dw = variants.loc[conv == "depthwise", [*keep, "device_name", "run_id"]]
-    std = variants.loc[conv == "standard", keep]
-    pairs = dw.merge(std, on=list(PAIR_KEY), suffixes=("_dw", "_std")).rename(
-        columns={
-            "speed_up_dw": "dw_speed_up",
-            "speed_up_std": "std_speed_up",
-            "latency_ms_p50_dw": "dw_p50_ms",
-            "latency_ms_p50_std": "std_p50_ms",
-        }
-    )
+    values = {"speed_up": "speed_up", "latency_ms_p50": "p50_ms"}
+    pairs = twin_pairs(variants, conv[variants.index], values)
     pairs["twin_ratio"] = pairs["std_speed_up"] / pairs["dw_speed_up"]
-    pairs["_rank"] = pairs["precision"].map(precision_rank)
-    order = ["device_name", "device_id", "backend", "mode", "_rank", "batch", "threads"]
-    return pairs.sort_values([*order, "run_key"]).drop(columns="_rank").reset_index(drop=True)
+    order = ["device_name", "device_id", "backend", "mode"]
+    return sorted_by_precision(pairs, order, ("batch", "threads", "run_key"))
 
 
 _CONV_OF_MODEL = {DEPTHWISE_MODEL: "depthwise", STANDARD_MODEL: "standard"}
