@@ -48,12 +48,16 @@ class CoreMLBackend(Backend):
         return np.asarray(self._model.predict(inputs)[self._artifact.output_name])
 
     def compute_note(self) -> str | None:
-        """What the loaded variant computes in, read from its program (None for fp32)."""
+        """What the loaded variant computes in, read from its program (None for fp32): the
+        manifest's record of it, made at export, or the saved program itself."""
         if self._artifact.precision == FP32:
             return None
-        from harness.exporters.coreml_variants import mil_precision
+        program = self._artifact.extra.get("mil_precision")
+        if program is None:
+            from harness.exporters.coreml_variants import mil_precision
 
-        return precision_note(mil_precision(self._artifact.path), self.mode, native("fp16"))
+            program = mil_precision(self._artifact.path)
+        return precision_note(program, self.mode, native("fp16"))
 
 
 def precision_note(program: dict, mode: str, fp16: Native) -> str | None:

@@ -17,6 +17,8 @@ from harness.formats import get_format
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+#: Ops fed a weight (``weight`` input) and their activation (``x`` input).
+WEIGHTED_OPS = ("conv", "linear")
 #: ``minimum_deployment_target`` of every package: the iOS16 opset, whose
 #: ``constexpr_affine_dequantize`` also carries the int8 variant's weights.
 DEPLOYMENT_TARGET = "macOS13"
@@ -88,10 +90,15 @@ def mil_ops(path: Path) -> list[MilOp]:
                 d.constant.size if d.HasField("constant") else 1 for d in dims
             )
         weight = None
-        if op.type in ("conv", "linear"):
-            weight = shapes[op.inputs["weight"].arguments[0].name]
+        if op.type in WEIGHTED_OPS:
+            weight = shapes[argument(op, "weight")]
         ops.append(MilOp(op.type, shapes.get(op.outputs[0].name, ()), weight))
     return ops
+
+
+def argument(op, name: str) -> str:
+    """The name of the value a MIL op takes as its input ``name``."""
+    return op.inputs[name].arguments[0].name
 
 
 def main_block(model_spec):

@@ -20,11 +20,16 @@ from collections import Counter
 from pathlib import Path
 
 from harness.exporters.base import Artifact
-from harness.exporters.coreml import DEPLOYMENT_TARGET, artifact, convert, main_block
+from harness.exporters.coreml import (
+    DEPLOYMENT_TARGET,
+    WEIGHTED_OPS,
+    argument,
+    artifact,
+    convert,
+    main_block,
+)
 from harness.formats import get_format
 
-#: Ops fed a weight (``weight`` input) and their activation (``x`` input).
-WEIGHTED_OPS = ("conv", "linear")
 _DTYPES = {"FLOAT16": "fp16", "FLOAT32": "fp32", "FLOAT64": "fp64", "BFLOAT16": "bf16"}
 
 
@@ -108,8 +113,8 @@ def mil_precision(path: Path) -> dict:
         elif op.type == "cast":
             casts[dtypes[op.outputs[0].name]] += 1
         elif op.type in WEIGHTED_OPS:
-            compute[op.type][dtypes[_argument(op, "x")]] += 1
-            weight = _argument(op, "weight")
+            compute[op.type][dtypes[argument(op, "x")]] += 1
+            weight = argument(op, "weight")
             weights[op.type][stored.get(weight, dtypes[weight])] += 1
     return {
         "io": {"input": dtypes[function.inputs[0].name], "output": dtypes[block.outputs[0]]},
@@ -118,10 +123,6 @@ def mil_precision(path: Path) -> dict:
         "dequantize_ops": dict(dequantize),
         "casts": dict(casts),
     }
-
-
-def _argument(op, name: str) -> str:
-    return op.inputs[name].arguments[0].name
 
 
 def _dtype(value_type) -> str:
@@ -136,5 +137,5 @@ def _quantized_dtype(op, dtypes: dict[str, str]) -> str:
     if "quantized_data" in op.attributes:
         return _dtype(op.attributes["quantized_data"].type)
     if "data" in op.inputs:
-        return dtypes[_argument(op, "data")]
+        return dtypes[argument(op, "data")]
     return "unknown"
