@@ -7,8 +7,9 @@ from conftest import MODELS, THREADS
 
 from harness.backends import REGISTRY
 from harness.exporters.artifacts import artifact_in, read_manifest
+from harness.inputs import read_parity
 from harness.macs import count
-from harness.parity import compare, parity_input, within_tolerance
+from harness.parity import compare, within_tolerance
 from harness.spec import load_spec
 
 
@@ -27,7 +28,7 @@ def test_latency(benchmark, device, export_folder, model, backend_name):
     manifest = read_manifest(folder)
     backend = cls(threads=THREADS)
     backend.load(artifact_in(folder, cls.artifact_format, manifest=manifest))
-    batch = parity_input(manifest)[:1]
+    batch = read_parity(folder)[:1]
     prepared = backend.prepare(batch)
 
     import numpy as np

@@ -19,7 +19,7 @@ from harness.measure.timing import TimingConfig, loop_overhead_ns, time_call
 def _fastest_backend(export_folder):
     from harness.backends import REGISTRY
     from harness.exporters.artifacts import artifact_in, read_manifest
-    from harness.parity import parity_input
+    from harness.inputs import read_parity
 
     for name in ("tflite", "onnxruntime"):
         cls = REGISTRY[name]
@@ -28,7 +28,7 @@ def _fastest_backend(export_folder):
             manifest = read_manifest(folder)
             backend = cls(threads=THREADS)
             backend.load(artifact_in(folder, cls.artifact_format, manifest=manifest))
-            return name, backend, backend.prepare(parity_input(manifest)[:1])
+            return name, backend, backend.prepare(read_parity(folder)[:1])
     pytest.skip("neither tflite nor onnxruntime is installed")
 
 

@@ -46,7 +46,8 @@ def measure_cell(cell: Cell, export_dir: Path, timing: TimingConfig) -> dict[str
 
     from harness.backends import get_backend
     from harness.exporters.artifacts import REFERENCE, artifact_in, read_manifest
-    from harness.parity import compare, evaluation_input
+    from harness.inputs import read_evaluation
+    from harness.parity import compare
 
     cls = get_backend(cell.backend)
     start = time.perf_counter_ns()
@@ -63,7 +64,7 @@ def measure_cell(cell: Cell, export_dir: Path, timing: TimingConfig) -> dict[str
     rss_load = memory.rss_mb()
 
     # The timed input: the evaluation images, cycled to the batch size.
-    images = evaluation_input(manifest)
+    images = read_evaluation(export_dir)
     prepared = backend.prepare(images[np.arange(cell.batch) % images.shape[0]])
     result = time_call(lambda: backend.run(prepared), timing)
     reference_path = export_dir / REFERENCE

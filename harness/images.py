@@ -104,7 +104,7 @@ def load_images(
             used[_relative(path, folder)] = decoded
     names = sorted(used)
     return ImageSet(
-        images=_preprocess([used[n][0] for n in names], resolution, preprocessing),
+        images=preprocess([used[n][0] for n in names], resolution, preprocessing),
         paths=tuple(names),
         file_sha256=tuple(used[n][1] for n in names),
         problems=tuple(f"{name}: {problems[name]}" for name in sorted(problems)),
@@ -240,7 +240,7 @@ def _center_crop(image: Image.Image, size: int) -> Image.Image:
     return image.crop((left, top, left + size, top + size))
 
 
-def _preprocess(pixels: list[np.ndarray], resolution: int, preprocessing: str) -> np.ndarray:
+def preprocess(pixels: list[np.ndarray], resolution: int, preprocessing: str) -> np.ndarray:
     """(N, R, R, 3) uint8 -> (N, 3, R, R) float32 model input, read-only."""
     x = np.zeros((0, resolution, resolution, 3), np.float32) if not pixels else np.stack(pixels)
     x = x.astype(np.float32)

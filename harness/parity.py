@@ -23,7 +23,7 @@ import numpy as np
 from harness.exporters.artifacts import REFERENCE, artifact_in, read_manifest, write_manifest
 from harness.exporters.base import Artifact
 from harness.formats import FP32, parse_key
-from harness.inputs import PARITY_IMAGES, evaluation_set, parity_set
+from harness.inputs import PARITY_IMAGES, read_parity
 from harness.spec import spec_from_dict
 
 log = logging.getLogger(__name__)
@@ -113,16 +113,6 @@ def run_artifact(artifact: Artifact, batch: np.ndarray, threads: int = 1) -> np.
     return backend.run(backend.prepare(batch))
 
 
-def evaluation_input(manifest: dict[str, Any]) -> np.ndarray:
-    """The export folder's evaluation images (the rows of its reference)."""
-    return evaluation_set(spec_from_dict(manifest["spec"]), manifest["parity_input"]["seed"])
-
-
-def parity_input(manifest: dict[str, Any]) -> np.ndarray:
-    """The leading evaluation images an export is checked with."""
-    return parity_set(spec_from_dict(manifest["spec"]), manifest["parity_input"]["seed"])
-
-
 def check_export(
     folder: Path, formats: Iterable[str] | None = None, threads: int = 1
 ) -> dict[str, dict[str, Any]]:
@@ -137,7 +127,7 @@ def check_export(
     reference = (
         np.load(folder / REFERENCE)[:PARITY_IMAGES] if (folder / REFERENCE).is_file() else None
     )
-    batch = parity_input(manifest)
+    batch = read_parity(folder)
     results: dict[str, dict[str, Any]] = {}
     for key in keys:
         fmt, precision = parse_key(key)

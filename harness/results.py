@@ -72,6 +72,8 @@ EXTRA_COLUMNS = (
     "top5_agree",
     "psnr_db",
     "size_mb",
+    "weights",
+    "inputs",
     "cell_id",
     "repeat",
     "latency_ms_max",
@@ -106,6 +108,8 @@ TEXT_COLUMNS = frozenset(
         "cell_id",
         "governor",
         "throttled",
+        "weights",
+        "inputs",
     }
 )
 

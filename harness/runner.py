@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.cell import Cell, measure_cell
 from harness.exporters.artifacts import read_manifest
@@ -27,9 +27,13 @@ from harness.measure import conditions
 from harness.measure.peak import device_peaks
 from harness.measure.threads import thread_env
 from harness.measure.timing import TimingConfig
+from harness.origin import OriginError
 from harness.results import RunWriter, cell_id
 from harness.rows import derive, flags, memory_shortfall, size_mb, skip_reason
 from harness.spec import ModelSpec, load_spec
+
+if TYPE_CHECKING:
+    from harness.exporters.isolated import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,10 @@ class RunConfig:
     compile_variants: bool = True
     cooldown_s: float = 0.0
     max_temp_c: float | None = None
+    #: A checkpoint for every model it fits (default: each spec's ``[weights] file``,
+    #: else generated weights); a folder of photos as evaluation and calibration images.
+    weights: Path | None = None
+    images: Path | None = None
 
 
 @dataclass
@@ -142,6 +150,9 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
     specs = load_specs(config.models)
     for backend in config.backends:
         get_backend(backend)  # unknown names fail before anything runs
+    report("phase", {"text": "preparing the models' weights and images"})
+    models = prepare_models(config, specs, report)
+    specs = {name: prepared.spec for name, prepared in models.items()}
     cells = plan(config, specs)
     fingerprint = device.fingerprint()
     run_id = new_run_id()
@@ -163,7 +174,7 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
     }
     writer.write_env(env)
 
-    exports = _export_all(config, specs, runnable, folder, report)
+    exports = _export_all(config, models, runnable, folder, report)
     identity = {
         "run_id": run_id,
         "device_id": fingerprint["device_id"],
@@ -176,9 +187,9 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
             _settle(config, first=index == 0, report=report)
             peak = peaks.get(cell.precision, {}).get(str(cell.threads), {})
             if skips[cell]:
-                row, samples = _skipped(_identity(cell, specs[cell.model]), skips[cell]), []
+                row, samples = _skipped(_identity(cell, models[cell.model]), skips[cell]), []
             else:
-                row, samples = _run_cell(cell, specs[cell.model], exports, config, folder, peak)
+                row, samples = _run_cell(cell, models[cell.model], exports, config, folder, peak)
             row.update(identity, timestamp=datetime.now(UTC).isoformat(timespec="seconds"))
             writer.append(row, samples)
             state.rows.append(row)
@@ -201,8 +212,46 @@ def _settle(config: RunConfig, first: bool, report: Reporter) -> None:
 
 def _settings(config: RunConfig) -> dict[str, Any]:
     data = asdict(config)
-    data["out"] = str(config.out)
+    for name in ("out", "weights", "images"):
+        data[name] = None if data[name] is None else str(data[name])
     return data
+
+
+# --- weights and images -----------------------------------------------------------------
+
+
+def prepare_models(
+    config: RunConfig, specs: dict[str, ModelSpec], report: Reporter = _noop_reporter
+) -> dict[str, Prepared]:
+    """Each model's weights and images, staged in its export folder.
+
+    ``config.weights`` goes to every model it fits; a model it does not fit (the
+    standard-conv twin of a MobileNetV2 checkpoint) keeps generated weights, and a
+    notice says why. Raises :class:`~harness.origin.OriginError` when it fits none,
+    or for an image folder or a spec's own weights file that cannot be used. Each
+    photo not used is reported once.
+    """
+    from harness.exporters.isolated import prepare_model
+
+    models: dict[str, Prepared] = {}
+    refused: dict[str, str] = {}
+    for name, spec in specs.items():
+        weights = config.weights or (Path(spec.weights) if spec.weights else None)
+        try:
+            models[name] = prepare_model(spec, config.seed, weights, config.images)
+        except OriginError as exc:
+            if config.weights is None:
+                raise
+            refused[name] = str(exc)
+    if refused and not models:
+        raise OriginError(next(iter(refused.values())))
+    for name, why in refused.items():
+        models[name] = prepare_model(specs[name], config.seed, None, config.images)
+        report("notice", {"text": f"{name} keeps {models[name].weights} weights: {why}"})
+    problems = dict.fromkeys(p for m in models.values() for p in m.origin.problems)
+    for problem in problems:
+        report("notice", {"text": f"images: {problem}"})
+    return {name: models[name] for name in specs}
 
 
 # --- exports ---------------------------------------------------------------------------
@@ -210,7 +259,7 @@ def _settings(config: RunConfig) -> dict[str, Any]:
 
 def _export_all(
     config: RunConfig,
-    specs: dict[str, ModelSpec],
+    models: dict[str, Prepared],
     cells: list[Cell],
     folder: Path,
     report: Reporter,
@@ -230,8 +279,14 @@ def _export_all(
         def announce(step: str, name: str = name) -> None:
             report("phase", {"text": f"exporting {name} ({step})"})
 
+        model = models[name]
         done = export_isolated(
-            specs[name], list(keys), config.seed, folder / CELL_LOG, on_step=announce
+            model.spec,
+            list(keys),
+            config.seed,
+            folder / CELL_LOG,
+            on_step=announce,
+            origin=model.origin,
         )
         exports.update({(name, fmt): result for fmt, result in done.items()})
     return exports
@@ -240,18 +295,20 @@ def _export_all(
 # --- one cell ---------------------------------------------------------------------------
 
 
-def _identity(cell: Cell, spec: ModelSpec) -> dict[str, Any]:
+def _identity(cell: Cell, model: Prepared) -> dict[str, Any]:
     """What every row of ``cell`` carries, whatever its status."""
     from harness.backends import get_backend
     from harness.macs import count
 
-    counted = count(spec)
+    counted = count(model.spec)
     return {
         **cell.key(),
         "cell_id": cell_id(cell.key()),
         "backend_version": get_backend(cell.backend).version(),
         "macs": counted.macs,
         "params": counted.params,
+        "weights": model.weights,
+        "inputs": model.inputs,
     }
 
 
@@ -270,7 +327,7 @@ def _no_peak_reason(cell: Cell, peak: dict[str, Any]) -> str | None:
 
 def _run_cell(
     cell: Cell,
-    spec: ModelSpec,
+    model: Prepared,
     exports: dict[tuple[str, str], Path | str],
     config: RunConfig,
     folder: Path,
@@ -281,7 +338,7 @@ def _run_cell(
     from harness.backends import get_backend
 
     cls = get_backend(cell.backend)
-    row = _identity(cell, spec)
+    row = _identity(cell, model)
     key = get_format(cls.artifact_format).key(cell.precision)
     export = exports.get((cell.model, key))
     if not isinstance(export, Path):

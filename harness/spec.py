@@ -91,6 +91,10 @@ class ModelSpec:
     head: Head
     conventions: Conventions = Conventions()
     source: str = ""
+    #: A checkpoint file the spec asks for (``[weights] file``, resolved against the
+    #: spec's folder); "" for generated weights. Not part of :meth:`to_dict`: an
+    #: export records the file by its sha256.
+    weights: str = ""
 
     def with_overrides(
         self, width: float | None = None, resolution: int | None = None
@@ -122,6 +126,7 @@ class ModelSpec:
         """Plain nested dict (used for hashing and manifests)."""
         data = dataclasses.asdict(self)
         data.pop("source")
+        data.pop("weights")
         return data
 
 
@@ -158,10 +163,12 @@ _FIELDS: dict[str, dict[str, type]] = {
         "softmax": bool,
     },
     "conventions": {"bn_eps": float, "stride2_padding": str},
+    "weights": {"file": str},
 }
 #: Tables that may be left out, and the defaults of their keys.
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "conventions": dataclasses.asdict(Conventions()),
+    "weights": {"file": ""},
 }
 
 
@@ -240,9 +247,20 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> ModelSpec:
         head=Head(**head),
         conventions=_check_conventions(sections["conventions"], where),
         source=where,
+        weights=_weights_file(sections["weights"]["file"], where),
     )
     _check_resolution(spec)
     return spec
+
+
+def _weights_file(file: str, where: str) -> str:
+    """``[weights] file`` as an absolute path: ``~`` expanded, relative to the spec's folder."""
+    if not file:
+        return ""
+    path = Path(file).expanduser()
+    if not path.is_absolute() and where.endswith(".toml"):
+        path = Path(where).parent / path
+    return str(path.resolve())
 
 
 def spec_from_dict(data: dict[str, Any], where: str = "<manifest>") -> ModelSpec:

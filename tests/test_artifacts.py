@@ -127,7 +127,7 @@ def test_a_variant_is_cached_by_precision_and_remade_when_its_settings_change(
     assert (entry["path"], entry["precision"]) == ("model.int8.onnx", "int8")
     assert entry["settings"] == formats.get_format("onnx").variant("int8").settings
     assert entry["parity"]["status"] == "ok", entry["parity"]
-    assert export_plan(spec, seed, ["onnx", "onnx.int8"]) == {}
+    assert export_plan(folder, ["onnx", "onnx.int8"]) == {}
 
     onnx = formats.FORMATS["onnx"]
     int8 = dataclasses.replace(
@@ -138,7 +138,7 @@ def test_a_variant_is_cached_by_precision_and_remade_when_its_settings_change(
         onnx, variants=tuple(int8 if v.precision == "int8" else v for v in onnx.variants)
     )
     monkeypatch.setitem(formats.FORMATS, "onnx", changed)
-    assert export_plan(spec, seed, ["onnx", "onnx.int8"]) == {"pytorch": ["onnx.int8"]}
+    assert export_plan(folder, ["onnx", "onnx.int8"]) == {"pytorch": ["onnx.int8"]}
 
 
 def test_a_missing_framework_stops_an_export_before_it_starts(monkeypatch):
@@ -162,10 +162,11 @@ def test_a_failed_variant_costs_only_itself(artifact_cache, monkeypatch):
     variants = tuple(broken if v.precision == "int8" else v for v in onnx.variants)
     monkeypatch.setitem(formats.FORMATS, "onnx", dataclasses.replace(onnx, variants=variants))
     spec = load_spec("mobilenet_v2", width=0.35, resolution=96)
-    errors = export_source(spec, "pytorch", ["onnx", "onnx.int8", "onnx.fp16"], seed=23)
+    folder = cache_dir(spec, 23)
+    errors = export_source(spec, "pytorch", ["onnx", "onnx.int8", "onnx.fp16"], folder, seed=23)
     assert errors == {
         "onnx.int8": "RuntimeError: calibration diverged: every activation range is NaN"
     }
-    manifest = read_manifest(cache_dir(spec, 23))
+    manifest = read_manifest(folder)
     assert set(manifest["artifacts"]) == {"onnx", "onnx.fp16"}
     assert manifest["artifacts"]["onnx.fp16"]["parity"]["status"] == "ok"

@@ -11,7 +11,8 @@ from harness.backends.base import module_available, to_layout
 from harness.backends.coreml import COMPUTE_UNITS, NOT_MACOS, platform_available
 from harness.backends.onnxruntime import _PROVIDERS
 from harness.exporters.artifacts import artifact_in, read_manifest
-from harness.parity import compare, parity_input, within_tolerance
+from harness.inputs import read_parity
+from harness.parity import compare, within_tolerance
 
 
 def test_registry_and_interface():
@@ -96,7 +97,7 @@ def test_backend_reproduces_the_reference(exported, name, mode):
     manifest = read_manifest(folder)
     backend = cls(mode, threads=1)
     backend.load(artifact_in(folder, cls.artifact_format, manifest=manifest))
-    images = parity_input(manifest)
+    images = read_parity(folder)
     reference = np.load(folder / "reference.npy")
     for rows in (slice(0, 1), slice(0, 8)):  # batch 1, then a resize to 8
         out = backend.run(backend.prepare(images[rows]))

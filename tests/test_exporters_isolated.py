@@ -17,7 +17,7 @@ def test_one_child_per_source_pytorch_first_and_a_crash_costs_its_own_formats(
     calls = []
 
     def fake_in_child(fn, args, timeout_s, env, log_path):
-        _, source, formats, _ = args
+        _, source, formats, _, _ = args
         calls.append((source, formats))
         if source == "keras":
             return {"status": "failed", "reason": "child crashed with SIGSEGV"}

@@ -7,10 +7,13 @@ from harness.inputs import (
     EVALUATION_IMAGES,
     PARITY_IMAGES,
     calibration_set,
-    describe,
+    describe_set,
     digest,
     evaluation_set,
-    parity_set,
+    read_calibration,
+    read_evaluation,
+    read_parity,
+    write_sets,
 )
 from harness.spec import load_spec
 from harness.weights import sample_input
@@ -41,7 +44,6 @@ def test_no_calibration_image_is_evaluated():
 
 def test_parity_images_lead_the_evaluation_set():
     assert np.array_equal(evaluation_set(SPEC)[:PARITY_IMAGES], sample_input(SPEC, PARITY_IMAGES))
-    assert np.array_equal(evaluation_set(SPEC, 5)[:PARITY_IMAGES], parity_set(SPEC, 5))
 
 
 def test_digests_follow_content_shape_and_dtype():
@@ -54,10 +56,21 @@ def test_digests_follow_content_shape_and_dtype():
     assert digest(images.astype(np.float64)) != digest(images)
 
 
-def test_description_records_both_sets():
-    record = describe(SPEC, 0)
-    assert record["evaluation"]["images"] == EVALUATION_IMAGES
-    assert record["calibration"]["images"] == CALIBRATION_IMAGES
-    assert record["evaluation"]["sha256"] == digest(evaluation_set(SPEC, 0))
-    assert record["calibration"]["sha256"] != record["evaluation"]["sha256"]
-    assert record["evaluation"]["shape"] == [3, 96, 96]
+def test_description_of_a_set():
+    images = evaluation_set(SPEC, 0)
+    record = describe_set(images, "generated: seeded standard normal, seed 0")
+    assert record == {
+        "source": "generated: seeded standard normal, seed 0",
+        "images": EVALUATION_IMAGES,
+        "shape": [3, 96, 96],
+        "sha256": digest(images),
+    }
+
+
+def test_a_folder_stores_both_sets_and_the_parity_images_lead(tmp_path):
+    evaluation, calibration = evaluation_set(SPEC, 5), calibration_set(SPEC, 5)
+    write_sets(tmp_path, evaluation, calibration)
+    assert np.array_equal(read_evaluation(tmp_path), evaluation)
+    assert np.array_equal(read_calibration(tmp_path), calibration)
+    assert np.array_equal(read_parity(tmp_path), evaluation[:PARITY_IMAGES])
+    assert np.array_equal(read_parity(tmp_path), sample_input(SPEC, PARITY_IMAGES, 5))

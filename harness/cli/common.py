@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 from rich.console import Console
 
@@ -33,6 +34,24 @@ def add_spec_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="model name under models/ or a path to a .toml spec")
     parser.add_argument("--width", type=float, help="width multiplier (overrides the spec)")
     parser.add_argument("--resolution", type=int, help="input side in pixels (overrides the spec)")
+
+
+def add_origin_args(parser: argparse.ArgumentParser, every_model: bool = False) -> None:
+    """``--weights`` and ``--images``: the user's checkpoint and photos (local files)."""
+    fits = " to every model it fits" if every_model else ""
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        help="a pretrained MobileNetV2 checkpoint: keras.applications' legacy .h5 or a "
+        f"torchvision state dict (.pth); applied{fits} (default: the spec's [weights] file, "
+        "else generated weights)",
+    )
+    parser.add_argument(
+        "--images",
+        type=Path,
+        help="a folder of JPEG/PNG photos (searched recursively): the evaluation images and, "
+        "disjoint from them, the int8 calibration images (default: generated)",
+    )
 
 
 def fmt_num(value: float | None, spec: str = ".2f") -> str:

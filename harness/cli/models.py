@@ -9,11 +9,8 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli.common import UsageError, add_spec_args, console, csv_list
+from harness.cli.common import UsageError, add_origin_args, add_spec_args, console, csv_list
 from harness.spec import load_spec
-
-#: What the export processes printed, beside the artifacts in the cache folder.
-EXPORT_LOG = "export.log"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     export.add_argument("--out", type=Path, help="copy the artifacts and manifest.json here")
     export.add_argument("--seed", type=int, default=0, help="weight seed (default 0)")
+    add_origin_args(export)
     export.set_defaults(func=cmd_export)
 
 
@@ -72,9 +70,10 @@ def cmd_macs(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from harness.exporters.artifacts import cache_dir, copy_export, read_manifest
-    from harness.exporters.isolated import export_isolated
+    from harness.exporters.artifacts import copy_export, read_manifest
+    from harness.exporters.isolated import EXPORT_LOG, export_isolated, prepare_model
     from harness.formats import FORMATS, artifact_keys, missing_for, parse_precisions
+    from harness.origin import OriginError
 
     spec = load_spec(args.spec, args.width, args.resolution)
     try:
@@ -85,21 +84,36 @@ def cmd_export(args: argparse.Namespace) -> int:
     reason = missing_for(formats)
     if reason:
         raise UsageError(f"mobilebench export: error: {reason}")
-    folder = cache_dir(spec, args.seed)
-    folder.mkdir(parents=True, exist_ok=True)
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"exporting {spec.name}", total=None)
+        task = progress.add_task(f"preparing {spec.name}'s weights and images", total=None)
+        weights = args.weights or (Path(spec.weights) if spec.weights else None)
+        try:
+            model = prepare_model(spec, args.seed, weights, args.images)
+        except OriginError as exc:
+            raise UsageError(f"mobilebench export: error: {exc}") from None
+        for problem in model.origin.problems:
+            progress.console.print(f"images: {problem}", style="yellow", markup=False)
+        folder = model.folder
 
         def announce(step: str) -> None:
             progress.update(task, description=f"exporting {spec.name} ({step})")
 
-        results = export_isolated(spec, formats, args.seed, folder / EXPORT_LOG, on_step=announce)
+        results = export_isolated(
+            model.spec,
+            formats,
+            args.seed,
+            folder / EXPORT_LOG,
+            on_step=announce,
+            origin=model.origin,
+        )
     failed = {f: r for f, r in results.items() if not isinstance(r, Path)}
     exported = [f for f in formats if f not in failed]
     if args.out:
         folder = copy_export(folder, args.out, exported)
     manifest = read_manifest(folder)
     table = Table(title=escape(f"{spec.name} -> {folder}"))
+    table.caption = escape(f"weights: {model.weights}\ninputs: {model.inputs}")
+    table.caption_justify = "left"
     columns = ("artifact", "file", "bytes", "parity", "rel_l2_err", "max_abs_err", "top1")
     for column in columns:
         table.add_column(column, justify="right" if column in ("bytes",) else "left")

@@ -31,6 +31,8 @@ class RunProgress:
     def report(self, event: str, info: dict[str, Any]) -> None:
         if event == "phase":
             self._progress.update(self._task, description=info["text"])
+        elif event == "notice":
+            self._progress.console.print(info["text"], style="yellow", markup=False)
         elif event == "start":
             self._progress.update(self._task, total=info["total"], completed=0)
             self._progress.console.print(f"writing {info['folder']}", markup=False)

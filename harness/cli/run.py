@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli.common import UsageError, console, csv_list
+from harness.cli.common import UsageError, add_origin_args, console, csv_list
 from harness.measure.timing import DEFAULT_TARGET_CI_PCT
 
 
@@ -54,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-temp", type=float, help="before each cell, wait until the CPU is below this °C"
     )
     run.add_argument("--out", type=Path, default=Path("results"), help="results root folder")
+    add_origin_args(run, every_model=True)
     run.set_defaults(func=cmd_run)
 
 
@@ -127,12 +128,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         compile_variants=not args.no_compile,
         cooldown_s=args.cooldown,
         max_temp_c=args.max_temp,
+        weights=args.weights,
+        images=args.images,
     )
     from harness.cli.progress import RunProgress
+    from harness.origin import OriginError
     from harness.report.write import write_report
 
-    with RunProgress(console) as progress:
-        state = run(config, progress.report)
+    try:
+        with RunProgress(console) as progress:
+            state = run(config, progress.report)
+    except OriginError as exc:
+        raise UsageError(f"mobilebench run: error: {exc}") from None
     console.print(summary_table(state.rows, escape(str(state.folder))))
     broken = [row for row in state.rows if row["status"] in FAILED_STATUSES]
     if state.interrupted:

@@ -1,13 +1,19 @@
 """Export a spec to every format and precision, cached by what determines the files.
 
 An export folder holds the artifacts (each format's fp32 file and its precision
-variants beside it: ``model.onnx``, ``model.int8.onnx``), ``reference.npy`` (the
-PyTorch fp32 output on the evaluation images) and ``manifest.json``. Artifacts
-are named by key: ``onnx`` for fp32, ``onnx.int8`` for a variant. Folders live
-in the cache (``$MOBILEBENCH_CACHE``, default ``~/.cache/mobilebench``) under a
-key hashed from (spec, width, resolution, seed, image sets, framework versions
+variants beside it: ``model.onnx``, ``model.int8.onnx``), the two image sets
+(``evaluation.npy``, ``calibration.npy``), ``weights.npz`` when the weights come
+from a checkpoint, ``reference.npy`` (the PyTorch fp32 output on the evaluation
+images) and ``manifest.json``. Artifacts are named by key: ``onnx`` for fp32,
+``onnx.int8`` for a variant. Folders live in the cache (``$MOBILEBENCH_CACHE``,
+default ``~/.cache/mobilebench``) under a key hashed from (spec, width,
+resolution, seed, the weights file's and the images' sha256, framework versions
 and the exporting code); a variant made with other quantization settings than
 the table's is made again. Re-runs reuse the rest.
+
+A folder is first *staged* (:func:`stage`: its images and manifest, no framework
+needed; then :func:`convert_checkpoint` for a checkpoint), then filled, one
+source framework per call of :func:`export_source`.
 """
 
 from __future__ import annotations
@@ -34,8 +40,16 @@ from harness.formats import (
     missing_for,
     parse_key,
 )
-from harness.inputs import EVALUATION_IMAGES, PARITY_IMAGES, calibration_set, evaluation_set
-from harness.inputs import describe as describe_inputs
+from harness.inputs import (
+    CALIBRATION_FILE,
+    EVALUATION_FILE,
+    EVALUATION_IMAGES,
+    PARITY_IMAGES,
+    read_calibration,
+    read_evaluation,
+    write_sets,
+)
+from harness.origin import GENERATED_KEY, Origin, generated
 from harness.spec import ModelSpec
 from harness.versions import distribution_versions
 from harness.weights import make_weights
@@ -58,6 +72,8 @@ MANIFEST = "manifest.json"
 #: Manifest entry fields beyond the Artifact's own that an :class:`Artifact` carries along.
 _EXTRA_KEYS = ("parity", "mil", "mil_precision", "settings")
 REFERENCE = "reference.npy"
+#: A checkpoint's weights in the harness's layout (what every source framework builds from).
+WEIGHTS = "weights.npz"
 
 
 class MissingFramework(RuntimeError):
@@ -73,10 +89,12 @@ def cache_root() -> Path:
     return Path(os.environ.get("MOBILEBENCH_CACHE", Path.home() / ".cache" / "mobilebench"))
 
 
-def cache_key(spec: ModelSpec, seed: int) -> str:
+def cache_key(spec: ModelSpec, seed: int, origin: Origin | None = None) -> str:
+    """Hash of what determines an export folder's files (``origin`` None: generated)."""
     payload = {
         "spec": spec.to_dict(),
         "seed": seed,
+        "origin": origin.key() if origin is not None else GENERATED_KEY,
         "evaluation_images": EVALUATION_IMAGES,
         "versions": versions(),
         "sources": _source_digest(),
@@ -97,8 +115,9 @@ def _source_digest() -> str:
     return digest.hexdigest()
 
 
-def cache_dir(spec: ModelSpec, seed: int) -> Path:
-    name = f"{spec.name}_w{spec.width:g}_r{spec.resolution}_s{seed}_{cache_key(spec, seed)}"
+def cache_dir(spec: ModelSpec, seed: int, origin: Origin | None = None) -> Path:
+    key = cache_key(spec, seed, origin)
+    name = f"{spec.name}_w{spec.width:g}_r{spec.resolution}_s{seed}_{key}"
     return cache_root() / "artifacts" / name
 
 
@@ -171,8 +190,10 @@ def export(
     formats: Iterable[str] | None = None,
     seed: int = 0,
     on_progress: Callable[[str], None] | None = None,
+    origin: Origin | None = None,
 ) -> Path:
-    """Export artifact keys ``formats`` (default: every fp32 file) into (spec, seed)'s folder.
+    """Export artifact keys ``formats`` (default: every fp32 file) into the folder of
+    (spec, seed, origin), in this process; ``origin`` None: generated weights and images.
 
     Keys are format names (fp32) or ``format.precision``; see
     :func:`harness.formats.artifact_keys`. Artifacts already in the folder's
@@ -183,20 +204,82 @@ def export(
     reason = missing_for(names)
     if reason:
         raise MissingFramework(reason)
-    for source, group in export_plan(spec, seed, names).items():
-        errors = export_source(spec, source, group, seed, on_progress)
+    origin = origin or generated(spec, seed)
+    folder = cache_dir(spec, seed, origin)
+    stage(folder, spec, seed, origin)
+    if origin.checkpoint is not None and not (folder / WEIGHTS).is_file():
+        convert_checkpoint(folder, spec, seed, origin.checkpoint)
+    for source, group in export_plan(folder, names).items():
+        errors = export_source(spec, source, group, folder, seed, on_progress)
         if errors:
             fmt, error = next(iter(errors.items()))
             raise RuntimeError(f"export of {spec.name} to {fmt} failed: {error}")
-    return cache_dir(spec, seed)
+    return folder
 
 
-def export_plan(spec: ModelSpec, seed: int, formats: Iterable[str]) -> dict[str, list[str]]:
-    """``{source: artifact keys}`` still to export, PyTorch first; cached ones are left out.
+def stage(folder: Path, spec: ModelSpec, seed: int, origin: Origin) -> dict[str, Any]:
+    """Start an export folder: its two image sets and its manifest (imports no framework).
+
+    A folder already staged is left as it is (its key covers everything written here).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = read_manifest(folder)
+    staged = all((folder / name).is_file() for name in (EVALUATION_FILE, CALIBRATION_FILE))
+    if manifest and staged:
+        return manifest
+    write_sets(folder, origin.evaluation, origin.calibration)
+    manifest = _new_manifest(spec, seed, origin)
+    write_manifest(folder, manifest)
+    return manifest
+
+
+def convert_checkpoint(folder: Path, spec: ModelSpec, seed: int, path: Path) -> dict[str, Any]:
+    """Read a checkpoint for ``spec`` into the staged folder's :data:`WEIGHTS`.
+
+    A file without a classifier gets the generated one (seed ``seed``); the
+    manifest's ``weights`` record says so. Returns that record. Raises
+    :class:`harness.checkpoints.CheckpointError` when the file does not fit.
+    """
+    from harness.architecture import resolve
+    from harness.checkpoints import read_checkpoint
+
+    checkpoint = read_checkpoint(path, spec)
+    weights = dict(checkpoint.weights)
+    facts: dict[str, Any] = {
+        "tensors_read": len(checkpoint.sources),
+        "file_width": checkpoint.width,
+        "file_resolution": checkpoint.resolution,
+        "classifier": "from the file",
+    }
+    if not checkpoint.has_classifier:
+        prefix = f"{resolve(spec).classifier.name}."
+        weights.update({k: v for k, v in make_weights(spec, seed).items() if k.startswith(prefix)})
+        facts["classifier"] = f"generated (seed {seed}), the file has none"
+    tmp = folder / f".{WEIGHTS}.tmp"
+    with tmp.open("wb") as f:
+        np.savez(f, **weights)
+    tmp.replace(folder / WEIGHTS)
+    manifest = read_manifest(folder)
+    manifest["weights"] = {**manifest["weights"], **facts}
+    write_manifest(folder, manifest)
+    return manifest["weights"]
+
+
+def read_weights(folder: Path) -> dict[str, np.ndarray] | None:
+    """The folder's checkpoint weights (our layout), or None when they are generated."""
+    path = folder / WEIGHTS
+    if not path.is_file():
+        return None
+    with np.load(path) as data:
+        return {name: data[name] for name in data.files}
+
+
+def export_plan(folder: Path, formats: Iterable[str]) -> dict[str, list[str]]:
+    """``{source: artifact keys}`` still to export into a staged folder, PyTorch first;
+    cached ones are left out.
 
     The PyTorch step also runs, with no format, when only the fp32 reference is missing.
     """
-    folder = cache_dir(spec, seed)
     manifest = read_manifest(folder) or {"artifacts": {}}
     plan = by_source(f for f in formats if not _cached(folder, manifest, f))
     if "pytorch" not in plan and not (folder / REFERENCE).is_file():
@@ -208,12 +291,14 @@ def export_source(
     spec: ModelSpec,
     source: str,
     formats: Sequence[str],
+    folder: Path,
     seed: int = 0,
     on_progress: Callable[[str], None] | None = None,
 ) -> dict[str, str]:
-    """Build ``spec``'s ``source`` model once and export each artifact key from it.
+    """Build ``spec``'s ``source`` model once and export each artifact key from it into
+    the staged ``folder``.
 
-    The PyTorch step also writes the fp32 reference. Variants get the seeded
+    The PyTorch step also writes the fp32 reference. Variants get the folder's
     calibration images. An artifact that fails is logged and reported in the
     returned ``{key: error}`` (a variant whose fp32 file failed fails too); the
     others go on. Every newly written artifact is checked against the reference
@@ -221,17 +306,15 @@ def export_source(
     """
     from harness.parity import check_export
 
-    folder = cache_dir(spec, seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest = read_manifest(folder) or _new_manifest(spec, seed)
+    manifest = read_manifest(folder) or stage(folder, spec, seed, generated(spec, seed))
     todo = [f for f in formats if not _cached(folder, manifest, f)]
     needs_reference = source == "pytorch" and not (folder / REFERENCE).is_file()
     if not todo and not needs_reference:
         log.info("%s: reusing cached %s", spec.name, ", ".join(formats))
         return {}
-    model = _build(spec, source, seed)
+    model = _build(spec, source, folder, seed)
     if needs_reference:
-        _write_reference(folder, spec, seed, model)
+        _write_reference(folder, model)
         write_manifest(folder, manifest)
     errors: dict[str, str] = {}
     calibration = None
@@ -247,7 +330,7 @@ def export_source(
                 artifact = fmt.export_function()(model, spec, folder)
             else:
                 if calibration is None:
-                    calibration = calibration_set(spec, seed)
+                    calibration = read_calibration(folder)
                 artifact = fmt.export_function(precision)(model, spec, folder, calibration)
         except Exception as exc:
             log.exception("export of %s to %s failed", spec.name, name)
@@ -276,16 +359,18 @@ def _cached(folder: Path, manifest: dict[str, Any], key: str) -> bool:
     return precision == FP32 or entry.get("settings") == fmt.variant(precision).settings
 
 
-def _build(spec: ModelSpec, source: str, seed: int) -> Any:
-    """The native ``source`` model of ``spec`` with the shared generated weights."""
+def _build(spec: ModelSpec, source: str, folder: Path, seed: int) -> Any:
+    """The native ``source`` model of ``spec`` with the folder's checkpoint weights, or
+    the shared generated ones."""
     if source == "pytorch":
         from harness.builders.pytorch import build
     else:
         from harness.builders.keras import build
-    return build(spec, make_weights(spec, seed))
+    weights = read_weights(folder)
+    return build(spec, make_weights(spec, seed) if weights is None else weights)
 
 
-def _new_manifest(spec: ModelSpec, seed: int) -> dict[str, Any]:
+def _new_manifest(spec: ModelSpec, seed: int, origin: Origin) -> dict[str, Any]:
     from harness.macs import count
 
     counted = count(spec)
@@ -295,7 +380,7 @@ def _new_manifest(spec: ModelSpec, seed: int) -> dict[str, Any]:
         "resolution": spec.resolution,
         "conv": spec.conv,
         "seed": seed,
-        "cache_key": cache_key(spec, seed),
+        "cache_key": cache_key(spec, seed, origin),
         "macs": counted.macs,
         "params": counted.params,
         "versions": versions(),
@@ -307,16 +392,17 @@ def _new_manifest(spec: ModelSpec, seed: int) -> dict[str, Any]:
             "reference": REFERENCE,
             "reference_backend": "pytorch eager, fp32",
         },
-        "inputs": describe_inputs(spec, seed),
+        "weights": origin.weights,
+        "inputs": {**origin.inputs, "files": [EVALUATION_FILE, CALIBRATION_FILE]},
         "artifacts": {},
     }
 
 
-def _write_reference(folder: Path, spec: ModelSpec, seed: int, model: Any) -> None:
+def _write_reference(folder: Path, model: Any) -> None:
     """The PyTorch fp32 output on the evaluation images: what every artifact is held to."""
     import torch
 
-    x = torch.from_numpy(evaluation_set(spec, seed))
+    x = torch.from_numpy(read_evaluation(folder))
     # no_grad, not inference_mode: the same module is traced by torch.export afterwards.
     with torch.no_grad():
         reference = model(x).numpy()
@@ -337,6 +423,8 @@ def copy_export(folder: Path, out: Path, formats: Iterable[str]) -> Path:
             shutil.copytree(src, dst)
         else:
             shutil.copy2(src, dst)
-    shutil.copy2(folder / REFERENCE, out / REFERENCE)
+    for name in (REFERENCE, EVALUATION_FILE, CALIBRATION_FILE, WEIGHTS):
+        if (folder / name).is_file():
+            shutil.copy2(folder / name, out / name)
     write_manifest(out, {**manifest, "artifacts": keep})
     return out
