@@ -297,7 +297,17 @@ def _cell(model: str, backend: str, threads: int, precision: str = FP32) -> dict
         "precision": precision,
         "batch": 1,
         "threads": threads,
+        "weights": WEIGHTS[model],
+        "inputs": "photos: /data/<val> (64 evaluation, 32 calibration)",
     }
+
+
+#: Which weights each model's rows say produced them (a checkpoint for MobileNetV2).
+WEIGHTS = {
+    "mobilenet_v2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5 "
+    "(sha256 0123456789ab)",
+    "standard_conv": "generated (seed 0)",
+}
 
 
 def accuracy(backend: str, precision: str) -> dict[str, float]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from runfolders import LAPTOP, MACS, PI5, HtmlTables, make_run, peak_gmacs
+from runfolders import LAPTOP, MACS, PI5, HtmlTables, html_rows, make_run, peak_gmacs
 
 from harness.report.html import SECTIONS, render_report
 from harness.report.load import load_frames, load_runs
@@ -119,6 +119,21 @@ def test_text_from_data_is_escaped(report: tuple[str, pd.DataFrame, pd.DataFrame
     assert "RuntimeError: &lt;Graph&gt; node &#x27;block3.dw&#x27; &amp; friends" in page
     assert "bad/&lt;folder&gt;: not a run folder" in page
     assert page.count("<script>") == 1  # the page's own sorting script, nothing else
+
+
+def test_summary_says_which_weights_and_images_produced_the_rows(
+    report: tuple[str, pd.DataFrame, pd.DataFrame],
+) -> None:
+    page, results, _ = report
+    ours = results[results["source"] == "mobilebench"]
+    for device_id, rows in ours.groupby("device_id"):
+        shown = html_rows(page, f"origins-{device_id}")
+        expected = set(zip(rows["model"], rows["weights"], rows["inputs"], strict=True))
+        assert {
+            (r["model"], r["weights"], r["evaluation and calibration images"]) for r in shown
+        } == expected
+        assert len(shown) == len(expected)
+    assert "photos: /data/&lt;val&gt;" in page
 
 
 def test_results_table_is_sortable_and_shows_reasons(

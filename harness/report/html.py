@@ -169,6 +169,7 @@ class _Page:
             parts.append(f"<h3>{esc(name or device_id)} <small>{esc(device_id)}</small></h3>")
             parts.append(self.fingerprint(device_id))
             parts.append(f"<p>Rows: {esc(tally)}.</p>")
+            parts.append(self.origins(rows, f"origins-{device_id}"))
             mine = best[best["device_id"] == device_id] if len(best) else best
             if mine.empty:
                 parts.append(note("No cell was measured on this device (all skipped or failed)."))
@@ -193,6 +194,21 @@ class _Page:
                 )
             )
         return "\n".join(parts)
+
+    def origins(self, rows: pd.DataFrame, table_id: str) -> str:
+        """Which weights and images produced the rows (generated, or the user's files)."""
+        found = tables.origins(rows)
+        if found.empty:
+            return ""
+        return render_table(
+            found,
+            [
+                ("model", "model", fmt_str),
+                ("weights", "weights", fmt_str),
+                ("inputs", "evaluation and calibration images", fmt_str),
+            ],
+            table_id=table_id,
+        )
 
     def fingerprint(self, device_id: str) -> str:
         """The device's facts and GEMM peaks, from its latest run."""

@@ -67,6 +67,16 @@ def twin_pairs(rows: pd.DataFrame, conv: pd.Series, values: Mapping[str, str]) -
     )
 
 
+def origins(rows: pd.DataFrame) -> pd.DataFrame:
+    """The weights and images each model's rows were measured with, one row per pair
+    (empty for results written before the ``weights`` column existed)."""
+    columns = ["model", "weights", "inputs"]
+    if not set(columns) <= set(rows.columns):
+        return pd.DataFrame(columns=columns)
+    found = rows[columns].dropna(subset=["weights"]).drop_duplicates()
+    return found.sort_values(["model", "weights"]).reset_index(drop=True)
+
+
 def precision_of(value: Any) -> str:
     """A row's precision as text; fp32 when it has none (older harnesses ran fp32 only)."""
     return FP32 if value is None or (isinstance(value, float) and value != value) else str(value)
