@@ -1,4 +1,4 @@
-"""nox sessions: bench (the main job), tests, lint, report."""
+"""nox sessions: bench (the main job), tests, lint, profile, report."""
 
 from __future__ import annotations
 
@@ -60,6 +60,13 @@ def bench(session: nox.Session) -> None:
     install(session, "all")
     session.run("mobilebench", "env")
     session.run("mobilebench", "run", *bench_args(session.posargs))
+
+
+@nox.session
+def profile(session: nox.Session) -> None:
+    """Per-layer profiles: where each runtime spends its time, layer by spec layer."""
+    install(session, "all")
+    session.run("mobilebench", "profile", *session.posargs)
 
 
 @nox.session

@@ -125,7 +125,6 @@ def _checkpoint_record(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     record = {
         "source": "checkpoint",
         "file": path.name,
-        "path": str(path.resolve()),
         "sha256": sha256,
         "layout": layout,
         "preprocessing": PREPROCESSING[layout],

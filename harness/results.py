@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+#: Per-layer profile rows of ``mobilebench profile`` (see harness.profiling.run).
+PROFILE_CSV = "profile.csv"
 RESULTS_CSV = "results.csv"
 RESULTS_JSON = "results.json"
 SAMPLES_CSV = "samples.csv"

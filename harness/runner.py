@@ -174,7 +174,7 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
     }
     writer.write_env(env)
 
-    exports = _export_all(config, models, runnable, folder, report)
+    exports = export_cells(config, models, runnable, folder, report)
     identity = {
         "run_id": run_id,
         "device_id": fingerprint["device_id"],
@@ -187,7 +187,7 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
             _settle(config, first=index == 0, report=report)
             peak = peaks.get(cell.precision, {}).get(str(cell.threads), {})
             if skips[cell]:
-                row, samples = _skipped(_identity(cell, models[cell.model]), skips[cell]), []
+                row, samples = _skipped(cell_identity(cell, models[cell.model]), skips[cell]), []
             else:
                 row, samples = _run_cell(cell, models[cell.model], exports, config, folder, peak)
             row.update(identity, timestamp=datetime.now(UTC).isoformat(timespec="seconds"))
@@ -257,7 +257,7 @@ def prepare_models(
 # --- exports ---------------------------------------------------------------------------
 
 
-def _export_all(
+def export_cells(
     config: RunConfig,
     models: dict[str, Prepared],
     cells: list[Cell],
@@ -295,7 +295,7 @@ def _export_all(
 # --- one cell ---------------------------------------------------------------------------
 
 
-def _identity(cell: Cell, model: Prepared) -> dict[str, Any]:
+def cell_identity(cell: Cell, model: Prepared) -> dict[str, Any]:
     """What every row of ``cell`` carries, whatever its status."""
     from harness.backends import get_backend
     from harness.macs import count
@@ -338,7 +338,7 @@ def _run_cell(
     from harness.backends import get_backend
 
     cls = get_backend(cell.backend)
-    row = _identity(cell, model)
+    row = cell_identity(cell, model)
     key = get_format(cls.artifact_format).key(cell.precision)
     export = exports.get((cell.model, key))
     if not isinstance(export, Path):

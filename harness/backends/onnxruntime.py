@@ -95,14 +95,17 @@ def optimized_graph(path: Path, threads: int):
     return session_with_graph(str(path), threads)[1]
 
 
-def session_with_graph(model: str | bytes, threads: int) -> tuple[Any, Any]:
-    """A CPU session with :func:`session_options` for ``model`` (a path or serialized
-    bytes), and the optimised graph it really runs."""
+def session_with_graph(model: str | bytes, threads: int, **settings: Any) -> tuple[Any, Any]:
+    """A CPU session with :func:`session_options` (plus ``settings``, e.g.
+    ``enable_profiling=True``) for ``model`` (a path or serialized bytes), and the
+    optimised graph it really runs."""
     import onnx
     import onnxruntime as ort
 
     with tempfile.TemporaryDirectory(prefix="mobilebench-ort-") as folder:
         options = session_options(threads)
+        for name, value in settings.items():
+            setattr(options, name, value)
         options.optimized_model_filepath = str(Path(folder) / "optimized.onnx")
         options.log_severity_level = 3  # not the warning that an NCHWc graph is CPU-specific
         session = ort.InferenceSession(model, sess_options=options, providers=_PROVIDERS["cpu"])

@@ -154,6 +154,11 @@ class PyTorchBackend(Backend):
             module = torch.compile(module)
         self._module = module
 
+    @property
+    def program(self) -> Any:
+        """The loaded module the backend calls (a GraphModule in eager mode); for profilers."""
+        return self._module
+
     def _lower_int8(self, artifact: Artifact) -> Any:
         """The PT2E program compiled by inductor with freezing, now, at batch 1.
 

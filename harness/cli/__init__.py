@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from harness.cli import device, models, reports, run
+from harness.cli import device, models, profile, reports, run
 from harness.cli.common import UsageError
 from harness.isolation import quiet_frameworks
 from harness.spec import SpecError
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         "device (also: python -m harness).",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for command in (models, device, run, reports):
+    for command in (models, device, run, profile, reports):
         command.register(sub)
     return parser
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.table import Table
@@ -11,24 +12,14 @@ from rich.table import Table
 from harness.cli.common import UsageError, add_origin_args, console, csv_list
 from harness.measure.timing import DEFAULT_TARGET_CI_PCT
 
+if TYPE_CHECKING:
+    from harness.runner import RunConfig
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's commands to the ``mobilebench`` parser."""
     run = sub.add_parser("run", help="benchmark the model x backend matrix on this device")
-    run.add_argument("--models", type=csv_list(str), default=["mobilenet_v2", "standard_conv"])
-    run.add_argument("--backends", type=csv_list(str), help="comma-separated (default: all)")
-    run.add_argument(
-        "--modes", default="default", help="'default', 'all', or comma-separated mode names"
-    )
-    run.add_argument(
-        "--threads", type=csv_list(int), help="comma-separated (default: physical cores)"
-    )
-    run.add_argument("--batch", type=csv_list(int), default=[1], help="comma-separated batch sizes")
-    run.add_argument(
-        "--precision",
-        default="fp32",
-        help="comma-separated precisions: fp32, fp16, bf16, int8, or all (default: fp32)",
-    )
+    add_matrix_args(run)
     run.add_argument(
         "--no-compile",
         action="store_true",
@@ -46,73 +37,110 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="go on past --min-time until the median's 95%% CI is within this %%; rows still "
         "wider are flagged noisy (0: off)",
     )
-    run.add_argument("--cell-timeout", type=float, default=300.0, help="seconds per cell")
     run.add_argument("--repeat", type=int, default=1, help="run each cell K times, interleaved")
-    run.add_argument("--seed", type=int, default=0, help="weight seed (default 0)")
     run.add_argument("--cooldown", type=float, default=0.0, help="seconds to pause between cells")
     run.add_argument(
         "--max-temp", type=float, help="before each cell, wait until the CPU is below this °C"
     )
-    run.add_argument("--out", type=Path, default=Path("results"), help="results root folder")
-    add_origin_args(run, every_model=True)
     run.set_defaults(func=cmd_run)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def add_matrix_args(parser: argparse.ArgumentParser) -> None:
+    """The matrix's flags, shared by ``run`` and ``profile``."""
+    parser.add_argument("--models", type=csv_list(str), default=["mobilenet_v2", "standard_conv"])
+    parser.add_argument("--backends", type=csv_list(str), help="comma-separated (default: all)")
+    parser.add_argument(
+        "--modes", default="default", help="'default', 'all', or comma-separated mode names"
+    )
+    parser.add_argument(
+        "--threads", type=csv_list(int), help="comma-separated (default: physical cores)"
+    )
+    parser.add_argument(
+        "--batch", type=csv_list(int), default=[1], help="comma-separated batch sizes"
+    )
+    parser.add_argument(
+        "--precision",
+        default="fp32",
+        help="comma-separated precisions: fp32, fp16, bf16, int8, or all (default: fp32)",
+    )
+    parser.add_argument("--cell-timeout", type=float, default=300.0, help="seconds per cell")
+    parser.add_argument("--seed", type=int, default=0, help="weight seed (default 0)")
+    parser.add_argument("--out", type=Path, default=Path("results"), help="results root folder")
+    add_origin_args(parser, every_model=True)
+
+
+def matrix_config(args: argparse.Namespace, command: str, **settings) -> RunConfig:
+    """A :class:`RunConfig` from :func:`add_matrix_args`' flags (plus ``settings``),
+    every value checked: bad input raises :class:`UsageError` with one line."""
     from harness.backends import REGISTRY, get_backend
     from harness.formats import parse_precisions
     from harness.measure.threads import physical_cores
-    from harness.measure.timing import TimingConfig
-    from harness.runner import RunConfig, load_specs, run
+    from harness.runner import RunConfig, load_specs
 
+    error = f"mobilebench {command}: error:"
     try:
         precisions = parse_precisions(args.precision)
     except ValueError as exc:
-        raise UsageError(f"mobilebench run: error: {exc}") from None
+        raise UsageError(f"{error} {exc}") from None
     backends = args.backends or list(REGISTRY)
     for name in backends:
         try:
             get_backend(name)
         except (KeyError, ImportError) as exc:
-            raise UsageError(f"mobilebench run: error: {exc.args[0]}") from None
+            raise UsageError(f"{error} {exc.args[0]}") from None
     try:
         load_specs(args.models)  # SpecError -> one line, exit 2
     except ValueError as exc:
-        raise UsageError(f"mobilebench run: error: {exc}") from None
-    numbers = {
-        "--threads": args.threads or [],
-        "--batch": args.batch,
-        "--min-iters": [args.min_iters],
-        "--repeat": [args.repeat],
-    }
-    for flag, values in numbers.items():
+        raise UsageError(f"{error} {exc}") from None
+    for flag, values in (("--threads", args.threads or []), ("--batch", args.batch)):
         if any(v < 1 for v in values):
-            raise UsageError(f"mobilebench run: error: {flag} must be >= 1")
-    for flag, value in (
-        ("--min-time", args.min_time),
-        ("--max-time", args.max_time),
-        ("--cell-timeout", args.cell_timeout),
-        ("--warmup-time", args.warmup_time),
-        ("--target-ci", args.target_ci),
-        ("--cooldown", args.cooldown),
-    ):
-        if value < 0:
-            raise UsageError(f"mobilebench run: error: {flag} must be >= 0")
+            raise UsageError(f"{error} {flag} must be >= 1")
+    if args.cell_timeout < 0:
+        raise UsageError(f"{error} --cell-timeout must be >= 0")
     modes = args.modes if args.modes in ("default", "all") else csv_list(str)(args.modes)
     if not isinstance(modes, str):
         offered = {m for name in backends for m in get_backend(name).modes}
         unknown = [m for m in modes if m not in offered]
         if unknown or not modes:
             raise UsageError(
-                f"mobilebench run: error: no selected backend has mode {(unknown or [''])[0]!r} "
+                f"{error} no selected backend has mode {(unknown or [''])[0]!r} "
                 f"(modes: default, all, {', '.join(sorted(offered))})"
             )
-    config = RunConfig(
+    return RunConfig(
         models=args.models,
         backends=backends,
         threads=args.threads or [physical_cores()],
         batches=args.batch,
         modes=modes,
+        cell_timeout_s=args.cell_timeout,
+        out=args.out,
+        seed=args.seed,
+        precisions=precisions,
+        weights=args.weights,
+        images=args.images,
+        **settings,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from harness.measure.timing import TimingConfig
+    from harness.runner import run
+
+    for flag, value in (("--min-iters", args.min_iters), ("--repeat", args.repeat)):
+        if value < 1:
+            raise UsageError(f"mobilebench run: error: {flag} must be >= 1")
+    for flag, value in (
+        ("--min-time", args.min_time),
+        ("--max-time", args.max_time),
+        ("--warmup-time", args.warmup_time),
+        ("--target-ci", args.target_ci),
+        ("--cooldown", args.cooldown),
+    ):
+        if value < 0:
+            raise UsageError(f"mobilebench run: error: {flag} must be >= 0")
+    config = matrix_config(
+        args,
+        "run",
         timing=TimingConfig(
             warmup_time_s=args.warmup_time,
             min_iters=args.min_iters,
@@ -120,16 +148,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             max_time_s=max(args.max_time, args.min_time),
             target_ci_pct=args.target_ci or None,
         ),
-        cell_timeout_s=args.cell_timeout,
-        out=args.out,
-        seed=args.seed,
         repeat=args.repeat,
-        precisions=precisions,
         compile_variants=not args.no_compile,
         cooldown_s=args.cooldown,
         max_temp_c=args.max_temp,
-        weights=args.weights,
-        images=args.images,
     )
     from harness.cli.progress import RunProgress
     from harness.origin import OriginError

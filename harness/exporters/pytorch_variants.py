@@ -51,7 +51,11 @@ def export_int8(model, spec: ModelSpec, out_dir: Path, calibration: np.ndarray) 
         spec,
         out_dir,
         "int8",
-        {"convs": len(convs), "int8_weight_convs": sum(w == torch.int8 for w in convs)},
+        {
+            "convs": len(convs),
+            "int8_weight_convs": sum(w == torch.int8 for w in convs),
+            "calibration_images": len(calibration),
+        },
     )
 
 

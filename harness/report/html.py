@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.report import plots, tables
+from harness.report import plots, profile, tables
 from harness.report.html_table import (
     Column,
     esc,
@@ -75,11 +75,15 @@ def render_report(frames: Frames, out: Path, *, title: str = TITLE) -> Path:
 
 def sections(frames: Frames) -> tuple[tuple[str, str], ...]:
     """(id, title) of the page's sections, in order: :data:`SECTIONS`, plus
-    :data:`PRECISION_SECTION` after the depthwise one when any row is not fp32."""
-    if not tables.has_precisions(frames.results):
-        return SECTIONS
+    :data:`PRECISION_SECTION` when any row is not fp32 and :data:`profile.SECTION`
+    when the runs hold profiles, both after the depthwise one."""
+    extra = []
+    if tables.has_precisions(frames.results):
+        extra.append(PRECISION_SECTION)
+    if not frames.profiles.empty:
+        extra.append(profile.SECTION)
     at = [sid for sid, _ in SECTIONS].index("depthwise") + 1
-    return (*SECTIONS[:at], PRECISION_SECTION, *SECTIONS[at:])
+    return (*SECTIONS[:at], *extra, *SECTIONS[at:])
 
 
 def build_html(frames: Frames, *, title: str = TITLE) -> str:
@@ -91,6 +95,7 @@ def build_html(frames: Frames, *, title: str = TITLE) -> str:
         "latency": page.latency,
         "depthwise": page.depthwise,
         "precision": page.precision,
+        "profile": page.profile,
         "latency-vs-macs": page.latency_vs_macs,
         "memory": page.memory,
         "repeats": page.repeats,
@@ -159,7 +164,7 @@ class _Page:
 
     def summary(self) -> str:
         if self.results.empty:
-            return note("No runs were loaded, so there is nothing to summarise.")
+            return note("No benchmark rows were loaded, so there is nothing to summarise.")
         best = tables.fastest(self.cells)
         parts = []
         for device_id, name in self.devices():
@@ -194,6 +199,9 @@ class _Page:
                 )
             )
         return "\n".join(parts)
+
+    def profile(self) -> str:
+        return profile.section_html(self.frames.profiles, self.frames.peaks, self.figure)
 
     def origins(self, rows: pd.DataFrame, table_id: str) -> str:
         """Which weights and images produced the rows (generated, or the user's files)."""

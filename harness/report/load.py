@@ -26,6 +26,7 @@ from harness.results import (
     ALL_COLUMNS,
     CELL_KEY,
     ENV_JSON,
+    PROFILE_CSV,
     RESULTS_CSV,
     RESULTS_JSON,
     SAMPLE_COLUMNS,
@@ -127,6 +128,8 @@ class Frames:
     peaks: pd.DataFrame
     versions: pd.DataFrame
     problems: tuple[str, ...] = ()
+    #: ``mobilebench profile``'s rows (per cell and spec layer); empty without profiles.
+    profiles: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def load_runs(
@@ -177,8 +180,12 @@ def load_frames(paths: Sequence[Path]) -> Frames:
     :data:`PEAK_FRAME_COLUMNS`; ``versions`` has ``run_key`` and one column per
     package (its version text). All three are sorted by ``run_key``.
     """
+    from harness.report.profile import load_profiles
+
     results, samples, envs, problems = load_runs(paths)
     ordered = dict(sorted(envs.items()))
+    folders = [Path(p) for p in paths if Path(p).is_dir() or Path(p).name == PROFILE_CSV]
+    profiles = load_profiles(folders, problems)
     return Frames(
         results=results,
         samples=samples,
@@ -186,6 +193,7 @@ def load_frames(paths: Sequence[Path]) -> Frames:
         peaks=_peaks_frame(ordered),
         versions=_versions_frame(ordered),
         problems=tuple(problems),
+        profiles=profiles,
     )
 
 
@@ -405,6 +413,8 @@ def _discover(path: Path) -> Iterator[tuple[str, Path | str]]:
     merged = _is_merged(path)
     if not merged and _is_run(path):
         yield "run", path
+        return
+    if (path / PROFILE_CSV).is_file():  # a profile run: load_profiles reads it
         return
     subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not subdirs and not merged:

@@ -34,7 +34,7 @@ def write_report(
     results.csv it would replace.
     """
     frames = load_frames(paths)
-    if frames.results.empty:
+    if frames.results.empty and frames.profiles.empty:
         return Written(None, (), 0, len(frames.runs), frames.problems)
     page = render_report(frames, out, title=title)
     tables = write_merged(frames.results, out.parent) if merged else ()
