@@ -96,6 +96,7 @@ def test_the_run_folder_has_env_json_and_the_report_section(profiled):
     ]
     page = (folder / "report.html").read_text()
     assert "Where the time goes" in page
+    assert "0 row(s); profiles of 4 cell(s) from 1 profile run(s)" in page
     assert "Interpreter has no per-op profiling API" in page
 
 

@@ -111,10 +111,13 @@ def build_html(frames: Frames, *, title: str = TITLE) -> str:
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     results = frames.results
     devices = results["device_id"].dropna().nunique()
-    lede = (
-        f"{len(frames.runs)} run(s) on {devices} device(s), {len(results)} row(s); "
-        f"generated {generated}."
-    )
+    lede = f"{len(frames.runs)} run(s) on {devices} device(s), {len(results)} row(s)"
+    if not frames.profiles.empty:
+        profiles = frames.profiles
+        cells = profiles.loc[profiles["status"] == "ok", "cell_id"].nunique()
+        runs = profiles["run_key"].nunique()
+        lede += f"; profiles of {cells} cell(s) from {runs} profile run(s)"
+    lede += f"; generated {generated}."
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
