@@ -128,6 +128,11 @@ def cell_id(cell: Mapping[str, Any]) -> str:
     )
 
 
+def write_env(folder: Path, env: Mapping[str, Any]) -> None:
+    """A run folder's env.json (written before its first cell)."""
+    (folder / ENV_JSON).write_text(json.dumps(env, indent=2, default=str) + "\n")
+
+
 class RunWriter:
     """Appends rows and samples to a run folder as cells finish; never rewrites a row."""
 
@@ -144,7 +149,7 @@ class RunWriter:
                 csv.writer(fh).writerow(columns)
 
     def write_env(self, env: Mapping[str, Any]) -> None:
-        (self.folder / ENV_JSON).write_text(json.dumps(env, indent=2, default=str) + "\n")
+        write_env(self.folder, env)
 
     def append(self, row: Mapping[str, Any], samples: Iterable[float] = ()) -> None:
         """Append one finished cell (and its raw samples), flushed to disk at once."""

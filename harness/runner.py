@@ -28,7 +28,7 @@ from harness.measure.peak import device_peaks
 from harness.measure.threads import thread_env
 from harness.measure.timing import TimingConfig
 from harness.origin import OriginError
-from harness.results import RunWriter, cell_id
+from harness.results import RunWriter, cell_id, write_env
 from harness.rows import derive, flags, memory_shortfall, size_mb, skip_reason
 from harness.spec import ModelSpec, load_spec
 
@@ -142,8 +142,35 @@ def load_specs(models: Sequence[str]) -> dict[str, ModelSpec]:
     return specs
 
 
-def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
-    """Run the whole matrix; returns the state (rows, folder) even when interrupted."""
+@dataclass(frozen=True)
+class Started:
+    """A matrix ready to measure: its models, cells and their skip reasons, the run
+    folder with env.json written, the device's GEMM peaks and the exported files."""
+
+    models: dict[str, Prepared]
+    cells: list[Cell]
+    skips: dict[Cell, str | None]
+    folder: Path
+    run_id: str
+    peaks: dict[str, Any]
+    exports: dict[tuple[str, str], Path | str]
+    identity: dict[str, Any]  # run_id, device_id, device_name: every row's
+
+    def peak(self, cell: Cell) -> dict[str, Any]:
+        """The GEMM peak entry at the cell's precision and thread count ({} if none)."""
+        return self.peaks.get(cell.precision, {}).get(str(cell.threads), {})
+
+
+def begin_run(
+    config: RunConfig,
+    report: Reporter,
+    extra_skip: Callable[[Cell], str | None] = lambda cell: None,
+    run_settings: dict[str, Any] | None = None,
+) -> Started:
+    """Everything before the first cell, shared by ``run`` and ``profile``: specs and
+    backends checked, weights and images prepared, cells planned and their skips
+    decided (``extra_skip`` adds a command's own), the run folder made, the GEMM peaks
+    measured, env.json written (with ``run_settings``), the needed files exported."""
     from harness import device
     from harness.backends import get_backend
 
@@ -152,45 +179,60 @@ def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
         get_backend(backend)  # unknown names fail before anything runs
     report("phase", {"text": "preparing the models' weights and images"})
     models = prepare_models(config, specs, report)
-    specs = {name: prepared.spec for name, prepared in models.items()}
-    cells = plan(config, specs)
+    cells = plan(config, {name: prepared.spec for name, prepared in models.items()})
     fingerprint = device.fingerprint()
     run_id = new_run_id()
     folder = config.out / fingerprint["device_id"] / run_id
-    writer = RunWriter(folder)
-    state = RunState(folder=folder, run_id=run_id, total=len(cells))
+    folder.mkdir(parents=True, exist_ok=True)
 
-    skips = {cell: cell_skip_reason(cell, config) for cell in cells}
+    skips = {cell: cell_skip_reason(cell, config) or extra_skip(cell) for cell in cells}
     runnable = [cell for cell in cells if not skips[cell]]
     precisions = sorted({c.precision for c in runnable} | {"fp32"}, key=PRECISIONS.index)
     report("phase", {"text": f"measuring the device's GEMM peak ({', '.join(precisions)})"})
     peaks = device_peaks(sorted({cell.threads for cell in cells}), folder / CELL_LOG, precisions)
     env = {
         **fingerprint,
-        "run": {"run_id": run_id, **_settings(config)},
+        "run": {"run_id": run_id, **(run_settings or {}), **_settings(config)},
         "cell_thread_env": {str(t): thread_env(t) for t in sorted(set(config.threads))},
         "gemm_peak": peaks["fp32"],
         "gemm_peaks": peaks,
     }
-    writer.write_env(env)
+    write_env(folder, env)
+    return Started(
+        models=models,
+        cells=cells,
+        skips=skips,
+        folder=folder,
+        run_id=run_id,
+        peaks=peaks,
+        exports=export_cells(config, models, runnable, folder, report),
+        identity={
+            "run_id": run_id,
+            "device_id": fingerprint["device_id"],
+            "device_name": fingerprint["device_name"],
+        },
+    )
 
-    exports = export_cells(config, models, runnable, folder, report)
-    identity = {
-        "run_id": run_id,
-        "device_id": fingerprint["device_id"],
-        "device_name": fingerprint["device_name"],
-    }
-    report("start", {"total": len(cells), "folder": folder})
+
+def run(config: RunConfig, report: Reporter = _noop_reporter) -> RunState:
+    """Run the whole matrix; returns the state (rows, folder) even when interrupted."""
+    started = begin_run(config, report)
+    models, folder = started.models, started.folder
+    writer = RunWriter(folder)
+    state = RunState(folder=folder, run_id=started.run_id, total=len(started.cells))
+    report("start", {"total": len(started.cells), "folder": folder})
     try:
-        for index, cell in enumerate(cells):
+        for index, cell in enumerate(started.cells):
             report("cell", {"cell": cell})
             _settle(config, first=index == 0, report=report)
-            peak = peaks.get(cell.precision, {}).get(str(cell.threads), {})
-            if skips[cell]:
-                row, samples = _skipped(cell_identity(cell, models[cell.model]), skips[cell]), []
+            skip = started.skips[cell]
+            if skip:
+                row, samples = _skipped(cell_identity(cell, models[cell.model]), skip), []
             else:
-                row, samples = _run_cell(cell, models[cell.model], exports, config, folder, peak)
-            row.update(identity, timestamp=datetime.now(UTC).isoformat(timespec="seconds"))
+                row, samples = _run_cell(
+                    cell, models[cell.model], started.exports, config, folder, started.peak(cell)
+                )
+            row.update(started.identity, timestamp=datetime.now(UTC).isoformat(timespec="seconds"))
             writer.append(row, samples)
             state.rows.append(row)
             report("row", {"row": row})

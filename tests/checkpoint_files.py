@@ -23,6 +23,8 @@ import torch
 from torch import nn
 
 KERAS_2_VERSION = b"2.2.4"
+#: keras.applications' cache name of a MobileNetV2 weights file: alpha, rows, "" or "_no_top".
+KERAS_NAME = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{}_{}{}.h5"
 
 
 def keras_mobilenet_v2(alpha: float, rows: int, seed: int = 0, top: bool = True):

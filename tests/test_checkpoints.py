@@ -24,6 +24,7 @@ torch = pytest.importorskip("torch")
 import h5py  # noqa: E402
 import keras  # noqa: E402
 from checkpoint_files import (  # noqa: E402
+    KERAS_NAME,
     first_port_name,
     keras_mobilenet_v2,
     torchvision_model,
@@ -34,7 +35,6 @@ from harness.checkpoints import CheckpointError, read_checkpoint  # noqa: E402
 from harness.spec import ModelSpec, load_spec  # noqa: E402
 from harness.weights import make_weights, sample_input  # noqa: E402
 
-KERAS_NAME = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{}_{}{}.h5"
 TV_NAME = "mobilenet_v2-0123abcd.pth"
 SPEC = load_spec("mobilenet_v2", width=0.35, resolution=96)
 NEEDS_CONVENTIONS = "needs spec conventions (stride2_padding='same', bn_eps=1e-3)"

@@ -29,6 +29,7 @@ pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
 
 from checkpoint_files import (  # noqa: E402
+    KERAS_NAME,
     first_port_name,
     keras_mobilenet_v2,
     torchvision_model,
@@ -44,7 +45,6 @@ from harness.inputs import read_calibration, read_evaluation  # noqa: E402
 from harness.parity import compare, run_artifact  # noqa: E402
 from harness.spec import load_spec, models_dir  # noqa: E402
 
-KERAS_NAME = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{}_{}{}.h5"
 SMALL = ["--width", "0.35", "--resolution", "96"]
 FAST = ["--min-time", "0.1", "--max-time", "1", "--min-iters", "5", "--warmup-time", "0.05"]
 #: Readable photos in the --images folder (>= 16 + 8) and its two unusable files.

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 #: Data text (reasons, paths) may hold ``:name:``, so no emoji codes; styles only on a terminal.
 console = Console(emoji=False)
@@ -52,6 +53,12 @@ def add_origin_args(parser: argparse.ArgumentParser, every_model: bool = False) 
         help="a folder of JPEG/PNG photos (searched recursively): the evaluation images and, "
         "disjoint from them, the int8 calibration images (default: generated)",
     )
+
+
+def footnote(notes: list[str], cell_id: str, reason: str) -> str:
+    """Add ``[n] cell_id: reason`` (escaped) to a table's ``notes``; return its marker."""
+    notes.append(escape(f"[{len(notes) + 1}] {cell_id}: {reason}"))
+    return f"[{len(notes)}]"
 
 
 def fmt_num(value: float | None, spec: str = ".2f") -> str:

@@ -7,8 +7,14 @@ import argparse
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli.common import UsageError, console, fmt_num
-from harness.cli.run import EXIT_CELLS_FAILED, FAILED_STATUSES, REPORT_HTML, add_matrix_args
+from harness.cli.common import UsageError, console, fmt_num, footnote
+from harness.cli.run import (
+    CELL_COLUMNS,
+    EXIT_CELLS_FAILED,
+    FAILED_STATUSES,
+    REPORT_HTML,
+    add_matrix_args,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,13 +66,7 @@ def summary_table(rows: list[dict], title: str) -> Table:
 
     table = Table(title=title, caption_justify="left")
     for column in (
-        "model",
-        "backend",
-        "mode",
-        "precision",
-        "batch",
-        "threads",
-        "status",
+        *CELL_COLUMNS,
         "p50 ms",
         "profiled ms",
         "overhead",
@@ -81,8 +81,7 @@ def summary_table(rows: list[dict], title: str) -> Table:
         top = sorted(shares.items(), key=lambda item: -item[1])[:3]
         text = ", ".join(f"{role} {share:.0%}" for role, share in top)
         if not ok:
-            notes.append(escape(f"[{len(notes) + 1}] {first['cell_id']}: {first['reason']}"))
-            text = f"[{len(notes)}]"
+            text = footnote(notes, first["cell_id"], first["reason"])
         table.add_row(
             first["model"],
             first["backend"],

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli.common import UsageError, add_origin_args, console, csv_list
+from harness.cli.common import UsageError, add_origin_args, console, csv_list, footnote
 from harness.measure.timing import DEFAULT_TARGET_CI_PCT
 
 if TYPE_CHECKING:
@@ -185,17 +185,15 @@ EXIT_CELLS_FAILED = 1
 REPORT_HTML = "report.html"
 
 
+#: The first columns of a summary table: which cell, and its status.
+CELL_COLUMNS = ("model", "backend", "mode", "precision", "batch", "threads", "status")
+
+
 def summary_table(rows: list[dict], title: str) -> Table:
     """One line per cell: the numbers a user compares first; reasons as a caption."""
     table = Table(title=title, caption_justify="left")
     columns = (
-        "model",
-        "backend",
-        "mode",
-        "precision",
-        "batch",
-        "threads",
-        "status",
+        *CELL_COLUMNS,
         "p50 ms",
         "p90 ms",
         "CI95 ms",
@@ -213,10 +211,7 @@ def summary_table(rows: list[dict], title: str) -> Table:
     notes = []
     for row in rows:
         ok = row["status"] == "ok"
-        note = ""
-        if row.get("reason"):
-            notes.append(escape(f"[{len(notes) + 1}] {row['cell_id']}: {row['reason']}"))
-            note = f"[{len(notes)}]"
+        note = footnote(notes, row["cell_id"], row["reason"]) if row.get("reason") else ""
         table.add_row(
             row["model"],
             row["backend"],

@@ -18,25 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cell import Cell
-from harness.formats import PRECISIONS
 from harness.isolation import in_child
 from harness.measure.threads import thread_env
 from harness.profiling.table import PROFILE_COLUMNS
 from harness.results import PROFILE_CSV
-from harness.runner import (
-    CELL_LOG,
-    Reporter,
-    RunConfig,
-    _noop_reporter,
-    _settings,
-    cell_identity,
-    cell_skip_reason,
-    export_cells,
-    load_specs,
-    new_run_id,
-    plan,
-    prepare_models,
-)
+from harness.runner import CELL_LOG, Reporter, RunConfig, _noop_reporter, begin_run, cell_identity
 
 if TYPE_CHECKING:
     from harness.exporters.isolated import Prepared
@@ -62,57 +48,27 @@ def profile_run(
     config: RunConfig, iterations: int = DEFAULT_ITERATIONS, report: Reporter = _noop_reporter
 ) -> ProfileState:
     """Profile every cell of ``config``'s matrix; returns the state even when interrupted."""
-    from harness import device
-    from harness.backends import get_backend
-    from harness.measure.peak import device_peaks
     from harness.profiling.support import profile_skip_reason
-    from harness.results import ENV_JSON
 
-    specs = load_specs(config.models)
-    for backend in config.backends:
-        get_backend(backend)
-    report("phase", {"text": "preparing the models' weights and images"})
-    models = prepare_models(config, specs, report)
-    cells = plan(config, {name: model.spec for name, model in models.items()})
-    fingerprint = device.fingerprint()
-    run_id = new_run_id()
-    folder = config.out / fingerprint["device_id"] / run_id
-    folder.mkdir(parents=True, exist_ok=True)
-    state = ProfileState(folder=folder, run_id=run_id, total=len(cells))
-
-    skips = {
-        cell: cell_skip_reason(cell, config)
-        or profile_skip_reason(cell.backend, cell.mode, cell.precision)
-        for cell in cells
-    }
-    runnable = [cell for cell in cells if not skips[cell]]
-    precisions = sorted({c.precision for c in runnable} | {"fp32"}, key=PRECISIONS.index)
-    report("phase", {"text": f"measuring the device's GEMM peak ({', '.join(precisions)})"})
-    peaks = device_peaks(sorted({c.threads for c in cells}), folder / CELL_LOG, precisions)
-    env = {
-        **fingerprint,
-        "run": {"run_id": run_id, "profile_iterations": iterations, **_settings(config)},
-        "gemm_peak": peaks["fp32"],
-        "gemm_peaks": peaks,
-    }
-    (folder / ENV_JSON).write_text(json.dumps(env, indent=2, default=str) + "\n")
-    exports = export_cells(config, models, runnable, folder, report)
-    identity = {
-        "run_id": run_id,
-        "device_id": fingerprint["device_id"],
-        "device_name": fingerprint["device_name"],
-    }
-    report("start", {"total": len(cells), "folder": folder})
+    started = begin_run(
+        config,
+        report,
+        extra_skip=lambda c: profile_skip_reason(c.backend, c.mode, c.precision),
+        run_settings={"profile_iterations": iterations},
+    )
+    models, folder = started.models, started.folder
+    state = ProfileState(folder=folder, run_id=started.run_id, total=len(started.cells))
+    report("start", {"total": len(started.cells), "folder": folder})
     try:
-        for cell in cells:
+        for cell in started.cells:
             report("cell", {"cell": cell})
-            base = {**_identity(cell, models[cell.model]), **identity}
-            if skips[cell]:
-                rows = [{**base, "status": "skipped", "reason": skips[cell]}]
+            base = {**_identity(cell, models[cell.model]), **started.identity}
+            if started.skips[cell]:
+                rows = [{**base, "status": "skipped", "reason": started.skips[cell]}]
             else:
-                peak = peaks.get(cell.precision, {}).get(str(cell.threads), {}).get("gmacs_per_s")
+                peak = started.peak(cell).get("gmacs_per_s")
                 job = (cell, models[cell.model].spec.to_dict(), iterations, peak)
-                rows = _profile_one(base, job, exports, config.cell_timeout_s, folder)
+                rows = _profile_one(base, job, started.exports, config.cell_timeout_s, folder)
             state.rows.extend(rows)
             state.cells.append(rows[0])
             write_profile(folder, state.rows)

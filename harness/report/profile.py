@@ -42,7 +42,12 @@ from harness.report.html_table import (
     note,
     render_table,
 )
-from harness.report.tables import DEPTHWISE_MODEL, STANDARD_MODEL, sorted_by_precision
+from harness.report.tables import (
+    DEPTHWISE_MODEL,
+    PAIR_KEY,
+    STANDARD_MODEL,
+    sorted_by_precision,
+)
 from harness.results import PROFILE_CSV
 
 #: Columns :func:`load_profiles` adds: ``<device_id>/<run_id>`` (as the results
@@ -57,18 +62,9 @@ TEXT_COLUMNS = frozenset(
 )
 #: Every role in the order tables, bars and legends show them.
 ROLE_ORDER = (*ROLES, UNATTRIBUTED_ROLE)
-#: What must match for a standard_conv profile to sit beside a mobilenet_v2 one.
-SETTING = (
-    "run_key",
-    "device_id",
-    "width",
-    "resolution",
-    "backend",
-    "mode",
-    "precision",
-    "batch",
-    "threads",
-)
+#: What must match for a standard_conv profile to sit beside a mobilenet_v2 one: the
+#: results' twin-pairing key (a profile has no ``source``: it is always mobilebench's).
+SETTING = tuple(column for column in PAIR_KEY if column != "source")
 _CELL = ["run_key", "cell_id"]
 _CONV_OF_MODEL = {DEPTHWISE_MODEL: "depthwise", STANDARD_MODEL: "standard"}
 _SIDES = {"depthwise": "dw", "standard": "std"}
