@@ -109,6 +109,24 @@ def test_macs_params_parity_and_memory_changes_are_flagged(base: Path, tmp_path:
     assert exit_code(result) == 0
 
 
+def test_other_weights_or_images_are_flagged(base: Path, tmp_path: Path) -> None:
+    new = tmp_path / "new"
+    shutil.copytree(base, new)
+    onnx_std = "standard_conv/w1/r224/onnxruntime/cpu/fp32/b1/t1"
+    edit_rows(new, lambda row: row["cell_id"] == onnx_std, weights="own.h5 (sha256 feedfacecafe)")
+    edit_rows(new, lambda row: row["model"] == "mobilenet_v2", inputs="photos: /other (8, 8)")
+    result = compare_runs(base, new)
+    flags = {c.cell: c.flags for c in result.cells}
+    assert flags[onnx_std] == ("weights generated (seed 0) → own.h5 (sha256 feedfacecafe)",)
+    for cell, cell_flags in flags.items():
+        if cell.startswith("mobilenet_v2/"):
+            assert cell_flags[0].startswith("inputs photos: /data/<val> (64 evaluation")
+            assert cell_flags[0].endswith("→ photos: /other (8, 8)")
+        elif cell != onnx_std:
+            assert cell_flags == ()
+    assert exit_code(result) == 0
+
+
 def test_a_cell_that_stops_working_fails_the_gate(base: Path, tmp_path: Path) -> None:
     new = tmp_path / "new"
     shutil.copytree(base, new)

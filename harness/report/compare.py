@@ -30,6 +30,9 @@ N_BOOT = 2000
 #: Verdicts that make :func:`exit_code` return 1.
 FAILING = ("regressed", "broken")
 _ORDER = ("regressed", "broken", "improved", "fixed", "unchanged", "no samples", "not measured")
+#: Row columns naming what produced a cell's numbers: a change is flagged (accuracy
+#: on other weights or images is not comparable).
+ORIGIN_COLUMNS = ("weights", "inputs")
 #: A fall of top1_agree larger than this (a share of the evaluation images) is flagged.
 TOP1_DROP = 0.05
 
@@ -208,6 +211,8 @@ class _Side:
     p50: float | None
     samples: tuple[float, ...]
     values: Mapping[str, float | None]
+    #: Which weights and images produced it (``weights``, ``inputs``; None in older runs).
+    origin: Mapping[str, str | None]
 
 
 def _load_one(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, str, list[str]]:
@@ -258,6 +263,7 @@ def _side(key: Key, rows: Sequence[Mapping[str, Any]], pooled: Mapping[str, tupl
             "top1_agree": _extreme(ok, "top1_agree", min),
             "rel_l2_err": _extreme(ok, "rel_l2_err", max),
         },
+        origin={name: _text(first.get(name)) for name in ORIGIN_COLUMNS},
     )
 
 
@@ -301,9 +307,13 @@ def _compare_cell(base: _Side, new: _Side, limit: float) -> CellChange:
 
 
 def _flags(base: _Side, new: _Side, limit: float) -> tuple[str, ...]:
-    """What besides latency changed: MACs, params, accuracy, memory."""
+    """What besides latency changed: weights or images, MACs, params, accuracy, memory."""
     b, n = base.values, new.values
-    flags = []
+    flags = [
+        f"{name} {base.origin[name]} → {new.origin[name]}"
+        for name in ORIGIN_COLUMNS
+        if base.origin[name] and new.origin[name] and base.origin[name] != new.origin[name]
+    ]
     for name in ("macs", "params"):
         if b[name] is not None and n[name] is not None and b[name] != n[name]:
             flags.append(f"{name} {b[name]:,.0f} → {n[name]:,.0f}")
@@ -321,6 +331,11 @@ def _flags(base: _Side, new: _Side, limit: float) -> tuple[str, ...]:
                 f"peak_rss_mb {b['peak_rss_mb']:.1f} → {n['peak_rss_mb']:.1f} ({change:+.1%})"
             )
     return tuple(flags)
+
+
+def _text(value: Any) -> str | None:
+    """A text cell, None when empty (NaN in a frame)."""
+    return None if value is None or value != value or value == "" else str(value)
 
 
 def _extreme(rows: Sequence[Mapping[str, Any]], column: str, pick: Any) -> float | None:
