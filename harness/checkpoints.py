@@ -93,8 +93,7 @@ def read_checkpoint(path: Path, spec: ModelSpec) -> Checkpoint:
     width, resolution = None, None
     if layout == KERAS:
         width, resolution = _keras_name_claims(path, spec, has_classifier)
-    with path.open("rb") as f:
-        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+    sha256 = file_sha256(path)
     return Checkpoint(
         weights=weights,
         layout=layout,
@@ -107,6 +106,12 @@ def read_checkpoint(path: Path, spec: ModelSpec) -> Checkpoint:
         sha256=sha256,
         sources=sources,
     )
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a checkpoint file's bytes: what names it in cache keys and manifests."""
+    with Path(path).open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def detect_layout(path: Path) -> str:

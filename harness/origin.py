@@ -17,14 +17,19 @@ folder. The images follow the weights' preprocessing:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.checkpoints import CONVENTIONS, PREPROCESSING, CheckpointError, detect_layout
+from harness.checkpoints import (
+    CONVENTIONS,
+    PREPROCESSING,
+    CheckpointError,
+    detect_layout,
+    file_sha256,
+)
 from harness.formats import CALIBRATION_IMAGES
 from harness.images import ImagesError, load_images, preprocess, split
 from harness.inputs import (
@@ -120,12 +125,10 @@ def _checkpoint_record(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         layout = detect_layout(path)
     except CheckpointError as exc:
         raise OriginError(str(exc)) from None
-    with path.open("rb") as f:
-        sha256 = hashlib.file_digest(f, "sha256").hexdigest()
     record = {
         "source": "checkpoint",
         "file": path.name,
-        "sha256": sha256,
+        "sha256": file_sha256(path),
         "layout": layout,
         "preprocessing": PREPROCESSING[layout],
         "conventions": dict(CONVENTIONS[layout]),

@@ -47,7 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_matrix_args(parser: argparse.ArgumentParser) -> None:
     """The matrix's flags, shared by ``run`` and ``profile``."""
-    parser.add_argument("--models", type=csv_list(str), default=["mobilenet_v2", "standard_conv"])
+    parser.add_argument(
+        "--models",
+        type=csv_list(str),
+        default=["mobilenet_v2", "standard_conv"],
+        help="comma-separated spec names or .toml paths (default: mobilenet_v2,standard_conv)",
+    )
     parser.add_argument("--backends", type=csv_list(str), help="comma-separated (default: all)")
     parser.add_argument(
         "--modes", default="default", help="'default', 'all', or comma-separated mode names"

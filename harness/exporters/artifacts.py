@@ -207,7 +207,7 @@ def export(
     origin = origin or generated(spec, seed)
     folder = cache_dir(spec, seed, origin)
     stage(folder, spec, seed, origin)
-    if origin.checkpoint is not None and not (folder / WEIGHTS).is_file():
+    if weights_pending(folder, origin):
         convert_checkpoint(folder, spec, seed, origin.checkpoint)
     for source, group in export_plan(folder, names).items():
         errors = export_source(spec, source, group, folder, seed, on_progress)
@@ -231,6 +231,11 @@ def stage(folder: Path, spec: ModelSpec, seed: int, origin: Origin) -> dict[str,
     manifest = _new_manifest(spec, seed, origin)
     write_manifest(folder, manifest)
     return manifest
+
+
+def weights_pending(folder: Path, origin: Origin) -> bool:
+    """Whether the staged folder still lacks its checkpoint's :data:`WEIGHTS`."""
+    return origin.checkpoint is not None and not (folder / WEIGHTS).is_file()
 
 
 def convert_checkpoint(folder: Path, spec: ModelSpec, seed: int, path: Path) -> dict[str, Any]:

@@ -17,13 +17,13 @@ from typing import Any
 
 from harness.checkpoints import CheckpointError
 from harness.exporters.artifacts import (
-    WEIGHTS,
     cache_dir,
     convert_checkpoint,
     export_plan,
     export_source,
     read_manifest,
     stage,
+    weights_pending,
 )
 from harness.isolation import in_child
 from harness.origin import Origin, OriginError, from_files, generated, inputs_label, weights_label
@@ -84,7 +84,7 @@ def prepare_folder(
     """
     folder = cache_dir(spec, seed, origin)
     stage(folder, spec, seed, origin)
-    if origin.checkpoint is None or (folder / WEIGHTS).is_file():
+    if not weights_pending(folder, origin):
         return folder
     outcome = in_child(
         _convert_job,
